@@ -1,0 +1,296 @@
+//! Answers: violation texts (long for rejections, short for warnings) and the
+//! `ValidationResponse` the host reads.
+
+use kubewarden_policy_sdk::response::ValidationResponse;
+use serde_json::Value;
+
+use crate::judge::TagVerdict;
+
+/// Kubernetes truncates warnings past 256 characters and asks for at most 120.
+pub const WARNING_MAX: usize = 120;
+
+/// What is wrong with one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The reference cannot be read; the reason says why.
+    Invalid(String),
+    /// The tag rules call the image mutable.
+    Tag(TagVerdict),
+    /// The pull policy is not Always. `defaulted`: the field is absent and this is
+    /// Kubernetes' default; `pin_would_do`: pinning a digest would allow it.
+    PullPolicy {
+        policy: String,
+        defaulted: bool,
+        pin_would_do: bool,
+    },
+    /// Pinning was asked for and the digest could not be resolved.
+    PinFailed(String),
+}
+
+/// A problem at a place of the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// `spec.template.spec.containers[0]`
+    pub place: String,
+    /// Container or volume name (may be empty).
+    pub name: String,
+    pub image: String,
+    /// An image volume rather than a container.
+    pub volume: bool,
+    pub problem: Problem,
+}
+
+impl Violation {
+    fn policy_field(&self) -> &'static str {
+        if self.volume {
+            "pullPolicy"
+        } else {
+            "imagePullPolicy"
+        }
+    }
+
+    /// `<place> "<name>" image "<image>": <reason>; <fix>`
+    pub fn message(&self) -> String {
+        let (reason, fix) = match &self.problem {
+            Problem::Invalid(why) => (
+                format!("invalid image reference: {why}"),
+                "write it as [registry[:port]/]repository[:tag][@sha256:digest]".to_owned(),
+            ),
+            Problem::Tag(TagVerdict::NoTag) => (
+                "no tag, so it floats like :latest".to_owned(),
+                "use a version tag or pin a digest".to_owned(),
+            ),
+            Problem::Tag(TagVerdict::MutableTag { tag, glob }) => (
+                format!("tag {tag:?} is mutable (mutableTags {glob:?})"),
+                "use a version tag or pin a digest".to_owned(),
+            ),
+            Problem::Tag(TagVerdict::Unlisted { tag }) => (
+                format!("tag {tag:?} matches none of immutableTagPatterns"),
+                "use a tag that does or pin a digest".to_owned(),
+            ),
+            Problem::Tag(TagVerdict::Pinned | TagVerdict::Immutable) => {
+                ("is not mutable".to_owned(), "nothing to fix".to_owned())
+            }
+            Problem::PullPolicy {
+                policy,
+                defaulted,
+                pin_would_do,
+            } => {
+                let default = if *defaulted {
+                    " (Kubernetes' default for this tag)"
+                } else {
+                    ""
+                };
+                let or_pin = if *pin_would_do {
+                    " or pin a digest"
+                } else {
+                    ""
+                };
+                (
+                    format!(
+                        "{} {policy}{default} lets a node run a stale or another tenant's cached image",
+                        self.policy_field()
+                    ),
+                    format!("set {}: Always{or_pin}", self.policy_field()),
+                )
+            }
+            Problem::PinFailed(why) => (
+                format!("cannot pin it to a digest: {why}"),
+                "make the registry serve this tag, exempt the image, or change pinFailureAction"
+                    .to_owned(),
+            ),
+        };
+        format!("{}: {reason}; {fix}", self.subject())
+    }
+
+    fn subject(&self) -> String {
+        let what = if self.volume { "image volume" } else { "image" };
+        if self.name.is_empty() {
+            format!("{} {what} {:?}", self.place, self.image)
+        } else {
+            format!("{} {:?} {what} {:?}", self.place, self.name, self.image)
+        }
+    }
+
+    /// One short line for a Kubernetes warning, at most `WARNING_MAX` characters.
+    pub fn warning(&self) -> String {
+        let short = match &self.problem {
+            Problem::Invalid(_) => "invalid image reference".to_owned(),
+            Problem::Tag(TagVerdict::NoTag) => "no tag, floats like :latest".to_owned(),
+            Problem::Tag(TagVerdict::MutableTag { tag, .. }) => format!("mutable tag {tag:?}"),
+            Problem::Tag(TagVerdict::Unlisted { tag }) => {
+                format!("tag {tag:?} matches no immutableTagPatterns")
+            }
+            Problem::Tag(_) => "not mutable".to_owned(),
+            Problem::PullPolicy { policy, .. } => {
+                format!("{} {policy}, not Always", self.policy_field())
+            }
+            Problem::PinFailed(_) => "not pinned, digest lookup failed".to_owned(),
+        };
+        let fixed = self.place.chars().count() + short.chars().count() + 6;
+        let room = WARNING_MAX.saturating_sub(fixed).max(8);
+        format!("{} {:?}: {short}", self.place, elide(&self.image, room))
+    }
+}
+
+/// Shortens `s` to at most `max` characters by replacing its middle with `…`.
+fn elide(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_owned();
+    }
+    let keep = max - 1;
+    let head: String = s.chars().take(keep / 2).collect();
+    let tail: String = s.chars().skip(n - (keep - keep / 2)).collect();
+    format!("{head}…{tail}")
+}
+
+/// What judging a request came to.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub rejections: Vec<Violation>,
+    pub warnings: Vec<Violation>,
+    /// The whole object with the mutations applied, when there are any.
+    pub mutated: Option<Value>,
+}
+
+impl Outcome {
+    pub fn response(self) -> ValidationResponse {
+        let warnings: Vec<String> = self.warnings.iter().map(Violation::warning).collect();
+        let warnings = (!warnings.is_empty()).then_some(warnings);
+        if !self.rejections.is_empty() {
+            let message = self
+                .rejections
+                .iter()
+                .map(Violation::message)
+                .collect::<Vec<_>>()
+                .join("\n");
+            return ValidationResponse {
+                accepted: false,
+                message: Some(message),
+                code: None,
+                mutated_object: None,
+                audit_annotations: None,
+                warnings,
+            };
+        }
+        ValidationResponse {
+            accepted: true,
+            message: None,
+            code: None,
+            mutated_object: self.mutated,
+            audit_annotations: None,
+            warnings,
+        }
+    }
+}
+
+/// A rejection for a request that cannot be judged (malformed payload, invalid settings).
+pub fn refuse(message: String) -> ValidationResponse {
+    ValidationResponse {
+        accepted: false,
+        message: Some(message),
+        code: Some(400),
+        mutated_object: None,
+        audit_annotations: None,
+        warnings: None,
+    }
+}
+
+/// A plain acceptance: no message, no patch, no warnings.
+pub fn accept() -> ValidationResponse {
+    Outcome::default().response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(problem: Problem) -> Violation {
+        Violation {
+            place: "spec.template.spec.initContainers[0]".into(),
+            name: "init".into(),
+            image: "busybox".into(),
+            volume: false,
+            problem,
+        }
+    }
+
+    #[test]
+    fn message_names_place_image_reason_and_fix() {
+        assert_eq!(
+            v(Problem::Tag(TagVerdict::NoTag)).message(),
+            "spec.template.spec.initContainers[0] \"init\" image \"busybox\": no tag, so it floats like :latest; use a version tag or pin a digest"
+        );
+        let pp = Violation {
+            volume: true,
+            name: String::new(),
+            ..v(Problem::PullPolicy {
+                policy: "IfNotPresent".into(),
+                defaulted: true,
+                pin_would_do: true,
+            })
+        };
+        assert_eq!(
+            pp.message(),
+            "spec.template.spec.initContainers[0] image volume \"busybox\": pullPolicy IfNotPresent (Kubernetes' default for this tag) lets a node run a stale or another tenant's cached image; set pullPolicy: Always or pin a digest"
+        );
+    }
+
+    #[test]
+    fn warnings_are_short_even_for_long_images() {
+        let mut long = v(Problem::Tag(TagVerdict::MutableTag {
+            tag: "latest".into(),
+            glob: "latest".into(),
+        }));
+        long.image = format!("registry.example.com/{}/app:latest", "team".repeat(40));
+        let w = long.warning();
+        assert!(w.chars().count() <= WARNING_MAX, "{} {w}", w.len());
+        assert!(
+            w.starts_with("spec.template.spec.initContainers[0] \"registry.example.com/"),
+            "{w}"
+        );
+        assert!(w.ends_with("app:latest\": mutable tag \"latest\""), "{w}");
+        assert_eq!(
+            v(Problem::PullPolicy {
+                policy: "Never".into(),
+                defaulted: false,
+                pin_would_do: false
+            })
+            .warning(),
+            "spec.template.spec.initContainers[0] \"busybox\": imagePullPolicy Never, not Always"
+        );
+    }
+
+    #[test]
+    fn response_rejects_with_every_violation_and_keeps_warnings() {
+        let out = Outcome {
+            rejections: vec![
+                v(Problem::Tag(TagVerdict::NoTag)),
+                v(Problem::PinFailed("down".into())),
+            ],
+            warnings: vec![v(Problem::Tag(TagVerdict::NoTag))],
+            mutated: Some(serde_json::json!({})),
+        };
+        let r = out.response();
+        assert!(!r.accepted);
+        assert!(r.mutated_object.is_none());
+        let m = r.message.unwrap();
+        assert_eq!(m.lines().count(), 2);
+        assert!(
+            m.lines()
+                .nth(1)
+                .unwrap()
+                .contains("cannot pin it to a digest: down")
+        );
+        assert_eq!(r.warnings.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn accept_is_plain() {
+        let r = accept();
+        assert!(
+            r.accepted && r.message.is_none() && r.warnings.is_none() && r.mutated_object.is_none()
+        );
+    }
+}

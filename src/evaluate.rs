@@ -1,0 +1,250 @@
+//! Evaluating one admission request: read the payload, find the images, judge each, and
+//! decide the answer (reject, warn, mutate or accept).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+
+use crate::answer::{self, Outcome, Problem, Violation};
+use crate::judge::{self, TagVerdict};
+use crate::mutate::{self, Edit};
+use crate::pin::{DigestResolver, Pinner, pinned_reference};
+use crate::podspec::{self, List, Shape, Site, Text};
+use crate::reference::ImageRef;
+use crate::settings::{self, MutableTagAction, PinFailureAction, PullPolicyAction, Settings};
+use kubewarden_policy_sdk::response::ValidationResponse;
+
+/// What Kubewarden sends to `validate`: `{"request": <AdmissionRequest>, "settings": {...}}`.
+#[derive(Deserialize)]
+struct Payload<'a> {
+    #[serde(borrow)]
+    request: Option<&'a RawValue>,
+    #[serde(borrow)]
+    settings: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request<'a> {
+    #[serde(borrow)]
+    kind: Option<GroupVersionKind<'a>>,
+    #[serde(borrow)]
+    sub_resource: Option<Text<'a>>,
+    #[serde(borrow)]
+    operation: Option<Text<'a>>,
+    #[serde(borrow)]
+    object: Option<&'a RawValue>,
+    #[serde(borrow)]
+    old_object: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct GroupVersionKind<'a> {
+    #[serde(borrow, default)]
+    group: Text<'a>,
+    #[serde(borrow)]
+    kind: Option<Text<'a>>,
+}
+
+/// Evaluates a `validate` payload. Every input gets an answer; none panics.
+pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResponse {
+    evaluate(payload, resolver).unwrap_or_else(answer::refuse)
+}
+
+fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationResponse, String> {
+    let payload: Payload = serde_json::from_slice(payload)
+        .map_err(|e| format!("the payload is not a Kubewarden validation request: {e}"))?;
+    let settings = match payload.settings {
+        Some(raw) => settings::cached(raw.get().as_bytes()),
+        None => settings::cached(b"{}"),
+    }
+    .map_err(|e| format!("invalid settings: {e}"))?;
+    let raw_request = payload.request.ok_or("the payload has no request")?.get();
+    let request: Request = serde_json::from_str(raw_request)
+        .map_err(|e| format!("the request is not an AdmissionRequest: {e}"))?;
+
+    let operation = request.operation.as_ref().map_or("", Text::as_str);
+    if matches!(operation, "DELETE" | "CONNECT") {
+        return Ok(answer::accept());
+    }
+    let gvk = request.kind.ok_or("the request has no kind")?;
+    let kind = gvk.kind.as_ref().map_or("", Text::as_str);
+    if kind.is_empty() {
+        return Err("the request has no kind".into());
+    }
+    let sub_resource = request.sub_resource.as_ref().map_or("", Text::as_str);
+    let Some(shape) = podspec::shape_of(gvk.group.as_str(), kind, sub_resource) else {
+        return Ok(answer::accept());
+    };
+    let object = request
+        .object
+        .ok_or_else(|| format!("the {operation} request for a {kind} has no object"))?
+        .get();
+    let found =
+        podspec::read_object(shape, object).map_err(|e| format!("cannot read the {kind}: {e}"))?;
+    if let Some(k) = &found.kind
+        && k.as_str() != kind
+    {
+        return Err(format!(
+            "the object is a {} but the request is for a {kind}",
+            k.as_str()
+        ));
+    }
+    let sites = found
+        .sites
+        .ok_or_else(|| format!("the {kind} has no pod spec at {}", shape.path().join(".")))?;
+
+    let old = match (operation, request.old_object) {
+        ("UPDATE", Some(old)) => previous_images(shape, old.get()),
+        _ => HashMap::new(),
+    };
+
+    let mut pinner = Pinner::new(resolver);
+    let mut outcome = Outcome::default();
+    let mut edits = Vec::new();
+    for site in &sites {
+        if unchanged(&old, site) {
+            continue;
+        }
+        if let Some(edit) = judge_site(&settings, shape, site, &mut pinner, &mut outcome) {
+            edits.push(edit);
+        }
+    }
+    if outcome.rejections.is_empty() && !edits.is_empty() {
+        outcome.mutated = Some(mutate::apply(object, &edits)?);
+    }
+    Ok(outcome.response())
+}
+
+/// Image and pull policy of each named container and image volume of the old object.
+type Previous = HashMap<(List, String), (Option<String>, Option<String>)>;
+
+/// Images and pull policies of the old object, by list and name. An old object that cannot be
+/// read gives nothing, so every container is judged.
+fn previous_images(shape: Shape, old: &str) -> Previous {
+    let Ok(found) = podspec::read_object(shape, old) else {
+        return HashMap::new();
+    };
+    found
+        .sites
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.name_str().is_empty())
+        .map(|s| {
+            let owned = |t: &Option<Text<'_>>| t.as_ref().map(|t| t.as_str().to_owned());
+            (
+                (s.list, s.name_str().to_owned()),
+                (owned(&s.image), owned(&s.pull_policy)),
+            )
+        })
+        .collect()
+}
+
+/// On UPDATE, a container whose image and pull policy equal those of the same-named one in
+/// the old object is neither judged nor mutated.
+fn unchanged(old: &Previous, site: &Site<'_>) -> bool {
+    if old.is_empty() || site.name_str().is_empty() {
+        return false;
+    }
+    let Some((image, policy)) = old.get(&(site.list, site.name_str().to_owned())) else {
+        return false;
+    };
+    let same =
+        |a: &Option<String>, b: &Option<Text<'_>>| a.as_deref() == b.as_ref().map(Text::as_str);
+    same(image, &site.image) && same(policy, &site.pull_policy)
+}
+
+/// Judges one image and records its violations; returns the edit it needs, if any.
+fn judge_site(
+    settings: &Settings,
+    shape: Shape,
+    site: &Site<'_>,
+    pinner: &mut Pinner<'_>,
+    outcome: &mut Outcome,
+) -> Option<Edit> {
+    let written = site.image.as_ref().map_or("", Text::as_str);
+    let parsed = ImageRef::parse(written);
+    let container = site.list.container_type().map(|t| (site.name_str(), t));
+    let normalized = parsed.as_ref().ok().map(ImageRef::normalized);
+    if judge::is_exempt(settings, written, normalized.as_deref(), container) {
+        return None;
+    }
+    let violation = |problem: Problem| Violation {
+        place: site.place(shape),
+        name: site.name_str().to_owned(),
+        image: written.to_owned(),
+        volume: site.list == List::Volumes,
+        problem,
+    };
+    let image = match parsed {
+        Ok(image) => image,
+        Err(e) => {
+            outcome
+                .rejections
+                .push(violation(Problem::Invalid(e.to_string())));
+            return None;
+        }
+    };
+
+    let verdict = judge::judge_tag(settings, &image);
+    let mutable = verdict.is_mutable();
+    if mutable {
+        match settings.mutable_tag_action {
+            MutableTagAction::Reject => outcome
+                .rejections
+                .push(violation(Problem::Tag(verdict.clone()))),
+            MutableTagAction::Warn => outcome
+                .warnings
+                .push(violation(Problem::Tag(verdict.clone()))),
+            MutableTagAction::Pin => {}
+        }
+    }
+    let wants_pin = (mutable && settings.mutable_tag_action == MutableTagAction::Pin)
+        || (verdict == TagVerdict::Immutable && settings.pin_immutable_tags);
+
+    let mut fields = Vec::new();
+    let mut final_image = image;
+    if wants_pin {
+        match pinner.digest(written) {
+            Ok(digest) => {
+                let pinned = pinned_reference(written, &digest);
+                final_image.digest = Some(digest);
+                fields.push((site.list.image_key(), pinned));
+            }
+            Err(why) => match settings.pin_failure_action {
+                PinFailureAction::Reject => {
+                    outcome.rejections.push(violation(Problem::PinFailed(why)))
+                }
+                PinFailureAction::Warn => outcome.warnings.push(violation(Problem::PinFailed(why))),
+                PinFailureAction::Accept => {}
+            },
+        }
+    }
+
+    if settings.pull_policy_action != PullPolicyAction::Ignore {
+        let explicit = site.pull_policy.as_ref().map(Text::as_str);
+        let (policy, defaulted) = judge::effective_pull_policy(explicit, Some(&final_image));
+        if judge::pull_policy_violates(settings, policy, final_image.is_pinned()) {
+            let problem = Problem::PullPolicy {
+                policy: policy.to_owned(),
+                defaulted,
+                pin_would_do: settings.allow_if_not_present_when_pinned
+                    && policy == "IfNotPresent"
+                    && !final_image.is_pinned(),
+            };
+            match settings.pull_policy_action {
+                PullPolicyAction::Mutate => {
+                    fields.push((site.list.pull_policy_key(), "Always".to_owned()))
+                }
+                PullPolicyAction::Reject => outcome.rejections.push(violation(problem)),
+                PullPolicyAction::Warn => outcome.warnings.push(violation(problem)),
+                PullPolicyAction::Ignore => {}
+            }
+        }
+    }
+
+    (!fields.is_empty()).then(|| Edit {
+        pointer: site.pointer(shape),
+        fields,
+    })
+}

@@ -1,0 +1,438 @@
+//! Settings: what users write (camelCase, unknown keys refused) and the compiled form the
+//! judgement uses (globs and regexes compiled once per distinct settings document).
+
+use glob::{MatchOptions, Pattern};
+use regex::{Regex, RegexBuilder};
+use serde::Deserialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The word in `immutableTagPatterns` that stands for a full semantic version tag.
+pub const SEMVER_WORD: &str = "semver";
+/// `MAJOR.MINOR.PATCH` with optional `v`, pre-release and build (semver.org's grammar).
+pub const SEMVER_REGEX: &str = r"v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(\.(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?";
+/// Compiled size bound for a user regex: generous for real tag patterns, refuses blow-ups.
+const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MutableTagAction {
+    #[default]
+    Reject,
+    Warn,
+    Pin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PinFailureAction {
+    #[default]
+    Reject,
+    Warn,
+    Accept,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicyAction {
+    #[default]
+    Mutate,
+    Reject,
+    Warn,
+    Ignore,
+}
+
+/// The list a container is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerType {
+    #[default]
+    Any,
+    Init,
+    Regular,
+    Ephemeral,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExemptContainer {
+    pub name: String,
+    #[serde(default, rename = "type")]
+    pub container_type: ContainerType,
+}
+
+/// The settings document as users write it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RawSettings {
+    pub mutable_tags: Option<Vec<String>>,
+    pub immutable_tag_patterns: Vec<String>,
+    pub immutable_registries: Vec<String>,
+    pub mutable_tag_action: MutableTagAction,
+    pub pin_immutable_tags: bool,
+    pub pin_failure_action: PinFailureAction,
+    pub pull_policy_action: PullPolicyAction,
+    pub allow_if_not_present_when_pinned: bool,
+    pub exempt_images: Vec<String>,
+    pub exempt_containers: Vec<ExemptContainer>,
+}
+
+/// A glob with the text it was written as (for messages).
+#[derive(Debug, Clone)]
+pub struct Glob {
+    pub text: String,
+    pattern: Pattern,
+}
+
+impl Glob {
+    fn new(key: &str, index: usize, text: &str) -> Result<Glob, String> {
+        if text.is_empty() {
+            return Err(format!("{key}[{index}]: empty pattern"));
+        }
+        let pattern = Pattern::new(text)
+            .map_err(|e| format!("{key}[{index}]: invalid glob {text:?}: {e}"))?;
+        Ok(Glob {
+            text: text.to_owned(),
+            pattern,
+        })
+    }
+
+    pub fn matches(&self, s: &str, case_sensitive: bool) -> bool {
+        self.pattern.matches_with(
+            s,
+            MatchOptions {
+                case_sensitive,
+                require_literal_separator: false,
+                require_literal_leading_dot: false,
+            },
+        )
+    }
+}
+
+/// Settings ready for judging: every pattern compiled, every value checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mutable_tags: Vec<Glob>,
+    pub immutable_tag_patterns: Vec<Regex>,
+    pub immutable_registries: Vec<String>,
+    pub mutable_tag_action: MutableTagAction,
+    pub pin_immutable_tags: bool,
+    pub pin_failure_action: PinFailureAction,
+    pub pull_policy_action: PullPolicyAction,
+    pub allow_if_not_present_when_pinned: bool,
+    pub exempt_images: Vec<Glob>,
+    pub exempt_containers: Vec<ExemptContainer>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::compile(RawSettings::default()).expect("default settings compile")
+    }
+}
+
+impl Settings {
+    /// Reads and checks a settings document; the error names the offending key.
+    pub fn from_json(json: &[u8]) -> Result<Settings, String> {
+        let trimmed = json.trim_ascii();
+        if trimmed.is_empty() || trimmed == b"null" {
+            return Settings::compile(RawSettings::default());
+        }
+        let mut de = serde_json::Deserializer::from_slice(trimmed);
+        let raw: RawSettings = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            }
+        })?;
+        de.end().map_err(|e| e.to_string())?;
+        Settings::compile(raw)
+    }
+
+    pub fn compile(raw: RawSettings) -> Result<Settings, String> {
+        let mutable_tags = raw
+            .mutable_tags
+            .unwrap_or_else(|| vec!["latest".to_owned()])
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Glob::new("mutableTags", i, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let immutable_tag_patterns = raw
+            .immutable_tag_patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| compile_tag_regex(i, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let immutable_registries = raw
+            .immutable_registries
+            .iter()
+            .enumerate()
+            .map(|(i, r)| check_registry(i, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let exempt_images = raw
+            .exempt_images
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Glob::new("exemptImages", i, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, c) in raw.exempt_containers.iter().enumerate() {
+            if c.name.is_empty() {
+                return Err(format!("exemptContainers[{i}].name: must not be empty"));
+            }
+        }
+        Ok(Settings {
+            mutable_tags,
+            immutable_tag_patterns,
+            immutable_registries,
+            mutable_tag_action: raw.mutable_tag_action,
+            pin_immutable_tags: raw.pin_immutable_tags,
+            pin_failure_action: raw.pin_failure_action,
+            pull_policy_action: raw.pull_policy_action,
+            allow_if_not_present_when_pinned: raw.allow_if_not_present_when_pinned,
+            exempt_images,
+            exempt_containers: raw.exempt_containers,
+        })
+    }
+
+    /// True when these settings can produce a mutation (a `mutating: false` deployment
+    /// must use settings for which this is false).
+    pub fn may_mutate(&self) -> bool {
+        self.pull_policy_action == PullPolicyAction::Mutate
+            || self.mutable_tag_action == MutableTagAction::Pin
+            || self.pin_immutable_tags
+    }
+}
+
+fn compile_tag_regex(index: usize, pattern: &str) -> Result<Regex, String> {
+    let body = if pattern == SEMVER_WORD {
+        SEMVER_REGEX
+    } else {
+        pattern
+    };
+    if body.is_empty() {
+        return Err(format!("immutableTagPatterns[{index}]: empty pattern"));
+    }
+    RegexBuilder::new(&format!("^(?:{body})$"))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| {
+            let e = e.to_string();
+            let first = e.lines().last().unwrap_or(&e).trim().to_owned();
+            format!("immutableTagPatterns[{index}]: invalid regex {pattern:?}: {first}")
+        })
+}
+
+/// A registry is `host[:port]` as it appears before the first `/` of a reference.
+fn check_registry(index: usize, registry: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("immutableRegistries[{index}]: {registry:?} {why}");
+    if registry.is_empty() {
+        return Err(bad("is empty"));
+    }
+    if registry.contains("://") {
+        return Err(bad("must be host[:port], without a scheme"));
+    }
+    if registry.contains('/') || registry.contains(char::is_whitespace) {
+        return Err(bad("must be host[:port], without a path"));
+    }
+    // Probe with the reference parser: the registry must be one it would read back.
+    let probe = format!("{registry}/probe:1");
+    match crate::reference::ImageRef::parse(&probe) {
+        Ok(r) if r.registry.eq_ignore_ascii_case(registry) || registry == "index.docker.io" => {
+            Ok(r.registry.to_ascii_lowercase())
+        }
+        _ => Err(bad(
+            "is not a registry host (it needs a '.' or ':' or to be localhost)",
+        )),
+    }
+}
+
+thread_local! {
+    /// The last settings document seen and its compiled form: policy-server sends the same
+    /// settings with every request, so patterns are compiled once, not per request.
+    static CACHE: RefCell<Option<(Vec<u8>, Rc<Settings>)>> = const { RefCell::new(None) };
+}
+
+/// Compiled settings for a raw document, from the cache when it is the same document.
+pub fn cached(json: &[u8]) -> Result<Rc<Settings>, String> {
+    if let Some(hit) = CACHE.with_borrow(|c| {
+        c.as_ref()
+            .filter(|(raw, _)| raw.as_slice() == json)
+            .map(|(_, s)| s.clone())
+    }) {
+        return Ok(hit);
+    }
+    let settings = Rc::new(Settings::from_json(json)?);
+    CACHE.with_borrow_mut(|c| *c = Some((json.to_vec(), settings.clone())));
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> String {
+        Settings::from_json(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::from_json(b"{}").unwrap();
+        assert_eq!(s.mutable_tags.len(), 1);
+        assert_eq!(s.mutable_tags[0].text, "latest");
+        assert_eq!(s.mutable_tag_action, MutableTagAction::Reject);
+        assert_eq!(s.pin_failure_action, PinFailureAction::Reject);
+        assert_eq!(s.pull_policy_action, PullPolicyAction::Mutate);
+        assert!(!s.pin_immutable_tags && !s.allow_if_not_present_when_pinned);
+        assert!(s.immutable_tag_patterns.is_empty() && s.exempt_images.is_empty());
+        assert!(Settings::from_json(b"null").is_ok());
+        assert!(Settings::from_json(b"").is_ok());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let s = Settings::from_json(
+            br#"{"mutableTags":["latest","stable","v?"],"immutableTagPatterns":["semver","^sha-[0-9a-f]{7}$"],
+                "immutableRegistries":["123.dkr.ecr.eu-west-1.amazonaws.com","localhost:5000"],
+                "mutableTagAction":"pin","pinImmutableTags":true,"pinFailureAction":"warn",
+                "pullPolicyAction":"reject","allowIfNotPresentWhenPinned":true,
+                "exemptImages":["registry.k8s.io/pause:*"],
+                "exemptContainers":[{"name":"istio-proxy"},{"name":"debugger","type":"ephemeral"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.mutable_tags.len(), 3);
+        assert_eq!(s.immutable_tag_patterns.len(), 2);
+        assert_eq!(s.immutable_registries[1], "localhost:5000");
+        assert_eq!(s.mutable_tag_action, MutableTagAction::Pin);
+        assert!(s.pin_immutable_tags && s.allow_if_not_present_when_pinned);
+        assert_eq!(s.pin_failure_action, PinFailureAction::Warn);
+        assert_eq!(s.pull_policy_action, PullPolicyAction::Reject);
+        assert_eq!(s.exempt_containers[0].container_type, ContainerType::Any);
+        assert_eq!(
+            s.exempt_containers[1].container_type,
+            ContainerType::Ephemeral
+        );
+        assert!(s.may_mutate());
+    }
+
+    #[test]
+    fn unknown_key_is_refused_by_name() {
+        let e = err(r#"{"mutableTag":["latest"]}"#);
+        assert!(e.contains("unknown field `mutableTag`"), "{e}");
+        let e = err(r#"{"exemptContainers":[{"name":"a","kind":"init"}]}"#);
+        assert!(e.starts_with("exemptContainers[0]"), "{e}");
+        assert!(e.contains("unknown field `kind`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_and_values_name_the_key() {
+        let e = err(r#"{"mutableTags":"latest"}"#);
+        assert!(e.starts_with("mutableTags: invalid type"), "{e}");
+        let e = err(r#"{"mutableTagAction":"block"}"#);
+        assert!(
+            e.starts_with("mutableTagAction: unknown variant `block`"),
+            "{e}"
+        );
+        let e = err(r#"{"pinImmutableTags":"yes"}"#);
+        assert!(e.starts_with("pinImmutableTags: invalid type"), "{e}");
+        let e = err(r#"{"exemptContainers":[{"name":"x","type":"sidecar"}]}"#);
+        assert!(
+            e.starts_with("exemptContainers[0].type: unknown variant"),
+            "{e}"
+        );
+        let e = err(r#"{"exemptContainers":[{"name":""}]}"#);
+        assert!(e.starts_with("exemptContainers[0].name"), "{e}");
+        let e = err(r#"[1]"#);
+        assert!(e.contains("invalid type"), "{e}");
+        let e = err(r#"{} trailing"#);
+        assert!(e.contains("trailing"), "{e}");
+    }
+
+    #[test]
+    fn bad_globs_and_regexes_name_the_key_and_index() {
+        let e = err(r#"{"mutableTags":["latest","[oops"]}"#);
+        assert!(
+            e.starts_with("mutableTags[1]: invalid glob \"[oops\""),
+            "{e}"
+        );
+        let e = err(r#"{"exemptImages":["***"]}"#);
+        assert!(e.starts_with("exemptImages[0]: invalid glob"), "{e}");
+        let e = err(r#"{"mutableTags":[""]}"#);
+        assert!(e.starts_with("mutableTags[0]: empty"), "{e}");
+        let e = err(r#"{"immutableTagPatterns":["semver","(unclosed"]}"#);
+        assert!(
+            e.starts_with("immutableTagPatterns[1]: invalid regex \"(unclosed\""),
+            "{e}"
+        );
+        let e = err(r#"{"immutableTagPatterns":["((a{100}){100}){100}"]}"#);
+        assert!(
+            e.starts_with("immutableTagPatterns[0]: invalid regex"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_registries_are_refused() {
+        for r in [
+            "https://ghcr.io",
+            "ghcr.io/team",
+            "",
+            "not a host",
+            "UPPER_CASE!",
+        ] {
+            let e = err(&format!(r#"{{"immutableRegistries":[{r:?}]}}"#));
+            assert!(e.starts_with("immutableRegistries[0]"), "{r}: {e}");
+        }
+        let s =
+            Settings::from_json(br#"{"immutableRegistries":["GHCR.io","[::1]:5000"]}"#).unwrap();
+        assert_eq!(s.immutable_registries, vec!["ghcr.io", "[::1]:5000"]);
+    }
+
+    #[test]
+    fn semver_word_is_a_full_version() {
+        let s = Settings::from_json(br#"{"immutableTagPatterns":["semver"]}"#).unwrap();
+        let re = &s.immutable_tag_patterns[0];
+        for ok in [
+            "1.2.3",
+            "v1.2.3",
+            "1.2.3-rc.1",
+            "1.2.3+build.5",
+            "10.20.30-alpha-1",
+        ] {
+            assert!(re.is_match(ok), "{ok}");
+        }
+        for bad in [
+            "1", "1.2", "v1.2", "01.2.3", "1.2.3.4", "latest", "1.2.3-", "x1.2.3",
+        ] {
+            assert!(!re.is_match(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn regexes_are_anchored() {
+        let s = Settings::from_json(br#"{"immutableTagPatterns":["[0-9]+"]}"#).unwrap();
+        assert!(s.immutable_tag_patterns[0].is_match("123"));
+        assert!(!s.immutable_tag_patterns[0].is_match("123-latest"));
+    }
+
+    #[test]
+    fn may_mutate_only_with_a_mutating_action() {
+        let s = Settings::from_json(br#"{"pullPolicyAction":"reject"}"#).unwrap();
+        assert!(!s.may_mutate());
+        let s =
+            Settings::from_json(br#"{"pullPolicyAction":"warn","pinImmutableTags":true}"#).unwrap();
+        assert!(s.may_mutate());
+    }
+
+    #[test]
+    fn cache_returns_the_same_compiled_settings_for_the_same_document() {
+        let a = cached(br#"{"mutableTags":["x"]}"#).unwrap();
+        let b = cached(br#"{"mutableTags":["x"]}"#).unwrap();
+        assert!(Rc::ptr_eq(&a, &b));
+        let c = cached(br#"{"mutableTags":["y"]}"#).unwrap();
+        assert_eq!(c.mutable_tags[0].text, "y");
+        assert!(cached(br#"{"mutableTags":["["]}"#).is_err());
+    }
+}

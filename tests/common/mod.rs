@@ -1,0 +1,148 @@
+//! Builders for admission requests of every kind, and a mocked digest host.
+#![allow(dead_code)]
+
+use immutable_images::evaluate;
+use immutable_images::pin::DigestResolver;
+use kubewarden_policy_sdk::response::ValidationResponse;
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+pub const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+pub const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// (group, version, kind, path of the pod spec)
+pub const KINDS: &[(&str, &str, &str, &[&str])] = &[
+    ("", "v1", "Pod", &["spec"]),
+    ("", "v1", "PodTemplate", &["template", "spec"]),
+    ("", "v1", "ReplicationController", &["spec", "template", "spec"]),
+    ("apps", "v1", "Deployment", &["spec", "template", "spec"]),
+    ("apps", "v1", "ReplicaSet", &["spec", "template", "spec"]),
+    ("apps", "v1", "StatefulSet", &["spec", "template", "spec"]),
+    ("apps", "v1", "DaemonSet", &["spec", "template", "spec"]),
+    ("batch", "v1", "Job", &["spec", "template", "spec"]),
+    ("batch", "v1", "CronJob", &["spec", "jobTemplate", "spec", "template", "spec"]),
+];
+
+pub fn path_of(kind: &str) -> &'static [&'static str] {
+    KINDS.iter().find(|k| k.2 == kind).unwrap().3
+}
+
+/// An object of `kind` holding `pod_spec` where that kind keeps it.
+pub fn object(kind: &str, pod_spec: Value) -> Value {
+    let (group, version, _, path) = KINDS.iter().find(|k| k.2 == kind).unwrap();
+    let mut inner = pod_spec;
+    for key in path.iter().rev() {
+        inner = json!({ *key: inner });
+    }
+    let api_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let mut o = inner.as_object().unwrap().clone();
+    o.insert("apiVersion".into(), json!(api_version));
+    o.insert("kind".into(), json!(kind));
+    o.insert("metadata".into(), json!({"name": "sample", "namespace": "default"}));
+    Value::Object(o)
+}
+
+pub fn request(kind: &str, operation: &str, object: Value, old: Option<Value>) -> Value {
+    let (group, version, _, _) = KINDS.iter().find(|k| k.2 == kind).unwrap();
+    let mut r = json!({
+        "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+        "kind": {"group": group, "version": version, "kind": kind},
+        "resource": {"group": group, "version": version, "resource": format!("{}s", kind.to_lowercase())},
+        "operation": operation,
+        "userInfo": {"username": "alice"},
+        "object": object,
+    });
+    if let Some(old) = old {
+        r["oldObject"] = old;
+    }
+    r
+}
+
+pub fn create(kind: &str, pod_spec: Value) -> Value {
+    request(kind, "CREATE", object(kind, pod_spec), None)
+}
+
+pub fn containers(list: &[(&str, &str)]) -> Value {
+    json!({ "containers": list.iter().map(|(n, i)| json!({"name": n, "image": i})).collect::<Vec<_>>() })
+}
+
+/// A host whose registry knows some tags; counts lookups.
+#[derive(Default)]
+pub struct Registry {
+    pub digests: HashMap<String, Result<String, String>>,
+    pub calls: RefCell<Vec<String>>,
+}
+
+impl Registry {
+    pub fn with(entries: &[(&str, &str)]) -> Registry {
+        Registry {
+            digests: entries.iter().map(|(i, d)| (i.to_string(), Ok(d.to_string()))).collect(),
+            calls: RefCell::default(),
+        }
+    }
+    pub fn failing(image: &str, error: &str) -> Registry {
+        let mut r = Registry::default();
+        r.digests.insert(image.to_owned(), Err(error.to_owned()));
+        r
+    }
+}
+
+impl DigestResolver for Registry {
+    fn manifest_digest(&self, image: &str) -> Result<String, String> {
+        self.calls.borrow_mut().push(image.to_owned());
+        self.digests
+            .get(image)
+            .cloned()
+            .unwrap_or_else(|| Err(format!("manifest unknown: {image}")))
+    }
+}
+
+pub fn run_with(request: &Value, settings: Value, registry: &Registry) -> ValidationResponse {
+    let payload = json!({"request": request, "settings": settings});
+    evaluate::validate(payload.to_string().as_bytes(), registry)
+}
+
+pub fn run(request: &Value, settings: Value) -> ValidationResponse {
+    run_with(request, settings, &Registry::default())
+}
+
+pub fn message(r: &ValidationResponse) -> &str {
+    assert!(!r.accepted, "expected a rejection, got {r:?}");
+    r.message.as_deref().unwrap()
+}
+
+pub fn assert_plain_accept(r: &ValidationResponse) {
+    assert!(r.accepted, "expected an acceptance, got {r:?}");
+    assert!(r.mutated_object.is_none(), "unexpected mutation {r:?}");
+    assert!(r.warnings.is_none(), "unexpected warnings {r:?}");
+    assert!(r.message.is_none());
+}
+
+pub fn mutated(r: &ValidationResponse) -> &Value {
+    assert!(r.accepted, "expected a mutation, got {r:?}");
+    r.mutated_object.as_ref().expect("expected a mutated object")
+}
+
+/// The value at a dotted path with [i] indexes, e.g. `spec.containers[0].image`.
+pub fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
+    let pointer: String = path
+        .split('.')
+        .flat_map(|seg| {
+            let mut parts = vec![];
+            let mut rest = seg;
+            if let Some(i) = rest.find('[') {
+                parts.push(rest[..i].to_owned());
+                rest = &rest[i..];
+                for idx in rest.split(['[', ']']).filter(|s| !s.is_empty()) {
+                    parts.push(idx.to_owned());
+                }
+            } else {
+                parts.push(rest.to_owned());
+            }
+            parts
+        })
+        .map(|p| format!("/{p}"))
+        .collect();
+    v.pointer(&pointer).unwrap_or(&Value::Null)
+}
