@@ -18,16 +18,38 @@ fn pull_policy_is_set_to_always_in_every_kind_and_list() {
         let r = run(&req, json!({}));
         let out = mutated(&r);
         let p = path.join(".");
-        for c in ["containers[0]", "initContainers[0]", "ephemeralContainers[0]"] {
-            assert_eq!(at(out, &format!("{p}.{c}.imagePullPolicy")), "Always", "{kind} {c}");
+        for c in [
+            "containers[0]",
+            "initContainers[0]",
+            "ephemeralContainers[0]",
+        ] {
+            assert_eq!(
+                at(out, &format!("{p}.{c}.imagePullPolicy")),
+                "Always",
+                "{kind} {c}"
+            );
         }
-        assert_eq!(at(out, &format!("{p}.volumes[0].image.pullPolicy")), "Always", "{kind}");
+        assert_eq!(
+            at(out, &format!("{p}.volumes[0].image.pullPolicy")),
+            "Always",
+            "{kind}"
+        );
         let mut expected = req["object"].clone();
-        for c in ["containers[0]", "initContainers[0]", "ephemeralContainers[0]"] {
-            let ptr = format!("/{}/{}", path.join("/"), c.replace('[', "/").replace(']', ""));
+        for c in [
+            "containers[0]",
+            "initContainers[0]",
+            "ephemeralContainers[0]",
+        ] {
+            let ptr = format!(
+                "/{}/{}",
+                path.join("/"),
+                c.replace('[', "/").replace(']', "")
+            );
             expected.pointer_mut(&ptr).unwrap()["imagePullPolicy"] = json!("Always");
         }
-        expected.pointer_mut(&format!("/{}/volumes/0/image", path.join("/"))).unwrap()["pullPolicy"] = json!("Always");
+        expected
+            .pointer_mut(&format!("/{}/volumes/0/image", path.join("/")))
+            .unwrap()["pullPolicy"] = json!("Always");
         assert_eq!(out, &expected, "{kind}: only pull policies change");
         assert!(r.warnings.is_none());
     }
@@ -35,15 +57,24 @@ fn pull_policy_is_set_to_always_in_every_kind_and_list() {
 
 #[test]
 fn unchanged_containers_of_an_update_are_not_mutated() {
-    let old = object("StatefulSet", json!({"containers": [
+    let old = object(
+        "StatefulSet",
+        json!({"containers": [
         {"name": "db", "image": "postgres:16", "imagePullPolicy": "IfNotPresent"},
-        {"name": "side", "image": "envoy:1.30", "imagePullPolicy": "IfNotPresent"}]}));
+        {"name": "side", "image": "envoy:1.30", "imagePullPolicy": "IfNotPresent"}]}),
+    );
     let mut new = old.clone();
     new["spec"]["template"]["spec"]["containers"][1]["image"] = json!("envoy:1.31");
     let r = run(&request("StatefulSet", "UPDATE", new, Some(old)), json!({}));
     let out = mutated(&r);
-    assert_eq!(at(out, "spec.template.spec.containers[0].imagePullPolicy"), "IfNotPresent");
-    assert_eq!(at(out, "spec.template.spec.containers[1].imagePullPolicy"), "Always");
+    assert_eq!(
+        at(out, "spec.template.spec.containers[0].imagePullPolicy"),
+        "IfNotPresent"
+    );
+    assert_eq!(
+        at(out, "spec.template.spec.containers[1].imagePullPolicy"),
+        "Always"
+    );
 }
 
 #[test]
@@ -53,13 +84,30 @@ fn pin_rewrites_mutable_tags_to_written_reference_at_digest() {
         {"name": "a", "image": "nginx", "imagePullPolicy": "Always"},
         {"name": "b", "image": "localhost:5000/app:latest", "imagePullPolicy": "Always"},
         {"name": "c", "image": "redis:7.2", "imagePullPolicy": "Always"}]});
-    let r = run_with(&create("CronJob", spec), json!({"mutableTagAction": "pin"}), &reg);
+    let r = run_with(
+        &create("CronJob", spec),
+        json!({"mutableTagAction": "pin"}),
+        &reg,
+    );
     let out = mutated(&r);
     let p = "spec.jobTemplate.spec.template.spec.containers";
-    assert_eq!(at(out, &format!("{p}[0].image")), &json!(format!("nginx@{D1}")));
-    assert_eq!(at(out, &format!("{p}[1].image")), &json!(format!("localhost:5000/app:latest@{D2}")));
-    assert_eq!(at(out, &format!("{p}[2].image")), "redis:7.2", "immutable tags are left alone");
-    assert_eq!(*reg.calls.borrow(), vec!["nginx", "localhost:5000/app:latest"]);
+    assert_eq!(
+        at(out, &format!("{p}[0].image")),
+        &json!(format!("nginx@{D1}"))
+    );
+    assert_eq!(
+        at(out, &format!("{p}[1].image")),
+        &json!(format!("localhost:5000/app:latest@{D2}"))
+    );
+    assert_eq!(
+        at(out, &format!("{p}[2].image")),
+        "redis:7.2",
+        "immutable tags are left alone"
+    );
+    assert_eq!(
+        *reg.calls.borrow(),
+        vec!["nginx", "localhost:5000/app:latest"]
+    );
 }
 
 #[test]
@@ -68,13 +116,27 @@ fn pin_immutable_tags_pins_every_tag_and_image_volume() {
     let spec = json!({
         "initContainers": [{"name": "i", "image": "redis:7.2", "imagePullPolicy": "Always"}],
         "volumes": [{"name": "m", "image": {"reference": "reg.example.com/m:v1", "pullPolicy": "Always"}}]});
-    let r = run_with(&create("Job", spec), json!({"pinImmutableTags": true}), &reg);
+    let r = run_with(
+        &create("Job", spec),
+        json!({"pinImmutableTags": true}),
+        &reg,
+    );
     let out = mutated(&r);
-    assert_eq!(at(out, "spec.template.spec.initContainers[0].image"), &json!(format!("redis:7.2@{D1}")));
-    assert_eq!(at(out, "spec.template.spec.volumes[0].image.reference"), &json!(format!("reg.example.com/m:v1@{D2}")));
+    assert_eq!(
+        at(out, "spec.template.spec.initContainers[0].image"),
+        &json!(format!("redis:7.2@{D1}"))
+    );
+    assert_eq!(
+        at(out, "spec.template.spec.volumes[0].image.reference"),
+        &json!(format!("reg.example.com/m:v1@{D2}"))
+    );
     // Mutable tags still follow mutableTagAction (reject by default).
     let spec = json!({"containers": [{"name": "a", "image": "redis:latest", "imagePullPolicy": "Always"}]});
-    let r = run_with(&create("Pod", spec), json!({"pinImmutableTags": true}), &reg);
+    let r = run_with(
+        &create("Pod", spec),
+        json!({"pinImmutableTags": true}),
+        &reg,
+    );
     assert!(message(&r).contains("tag \"latest\" is mutable"));
 }
 
@@ -84,7 +146,11 @@ fn each_distinct_image_is_resolved_once_per_request() {
     let spec = json!({
         "containers": [{"name": "a", "image": "app:latest"}, {"name": "b", "image": "app:latest"}, {"name": "c", "image": "app"}],
         "initContainers": [{"name": "i", "image": "app:latest"}]});
-    let r = run_with(&create("Deployment", spec), json!({"mutableTagAction": "pin"}), &reg);
+    let r = run_with(
+        &create("Deployment", spec),
+        json!({"mutableTagAction": "pin"}),
+        &reg,
+    );
     mutated(&r);
     assert_eq!(*reg.calls.borrow(), vec!["app:latest", "app"]);
 }
@@ -96,35 +162,65 @@ fn pinned_images_follow_allow_if_not_present_when_pinned() {
     let settings = json!({"mutableTagAction": "pin", "pullPolicyAction": "reject", "allowIfNotPresentWhenPinned": true});
     let r = run_with(&create("Pod", spec.clone()), settings, &reg);
     let out = mutated(&r);
-    assert_eq!(at(out, "spec.containers[0].imagePullPolicy"), "IfNotPresent");
-    let r = run_with(&create("Pod", spec), json!({"mutableTagAction": "pin"}), &reg);
+    assert_eq!(
+        at(out, "spec.containers[0].imagePullPolicy"),
+        "IfNotPresent"
+    );
+    let r = run_with(
+        &create("Pod", spec),
+        json!({"mutableTagAction": "pin"}),
+        &reg,
+    );
     let out = mutated(&r);
-    assert_eq!(at(out, "spec.containers[0].image"), &json!(format!("nginx:latest@{D1}")));
+    assert_eq!(
+        at(out, "spec.containers[0].image"),
+        &json!(format!("nginx:latest@{D1}"))
+    );
     assert_eq!(at(out, "spec.containers[0].imagePullPolicy"), "Always");
 }
 
 #[test]
 fn pin_failure_reject_warn_accept() {
-    let reg = Registry::failing("app:latest", "GET http://127.0.0.1:5000/v2/app/manifests/latest: connection refused");
-    let spec = json!({"containers": [{"name": "a", "image": "app:latest", "imagePullPolicy": "Always"}]});
+    let reg = Registry::failing(
+        "app:latest",
+        "GET http://127.0.0.1:5000/v2/app/manifests/latest: connection refused",
+    );
+    let spec =
+        json!({"containers": [{"name": "a", "image": "app:latest", "imagePullPolicy": "Always"}]});
     let req = create("Pod", spec);
     let r = run_with(&req, json!({"mutableTagAction": "pin"}), &reg);
     assert_eq!(
         message(&r),
         "spec.containers[0] \"a\" image \"app:latest\": cannot pin it to a digest: GET http://127.0.0.1:5000/v2/app/manifests/latest: connection refused; make the registry serve this tag, exempt the image, or change pinFailureAction"
     );
-    let r = run_with(&req, json!({"mutableTagAction": "pin", "pinFailureAction": "warn"}), &reg);
+    let r = run_with(
+        &req,
+        json!({"mutableTagAction": "pin", "pinFailureAction": "warn"}),
+        &reg,
+    );
     assert!(r.accepted && r.mutated_object.is_none());
-    assert_eq!(r.warnings.unwrap(), vec!["spec.containers[0] \"app:latest\": not pinned, digest lookup failed"]);
-    let r = run_with(&req, json!({"mutableTagAction": "pin", "pinFailureAction": "accept"}), &reg);
+    assert_eq!(
+        r.warnings.unwrap(),
+        vec!["spec.containers[0] \"app:latest\": not pinned, digest lookup failed"]
+    );
+    let r = run_with(
+        &req,
+        json!({"mutableTagAction": "pin", "pinFailureAction": "accept"}),
+        &reg,
+    );
     assert_plain_accept(&r);
 }
 
 #[test]
 fn malformed_digest_from_the_host_is_a_failure_not_a_rewrite() {
     let reg = Registry::with(&[("app:latest", "sha256:short")]);
-    let spec = json!({"containers": [{"name": "a", "image": "app:latest", "imagePullPolicy": "Always"}]});
-    let r = run_with(&create("Pod", spec), json!({"mutableTagAction": "pin"}), &reg);
+    let spec =
+        json!({"containers": [{"name": "a", "image": "app:latest", "imagePullPolicy": "Always"}]});
+    let r = run_with(
+        &create("Pod", spec),
+        json!({"mutableTagAction": "pin"}),
+        &reg,
+    );
     assert!(message(&r).contains("the host answered a malformed digest \"sha256:short\""));
 }
 
@@ -155,8 +251,12 @@ fn invented_fields_at_every_level_survive_a_mutation() {
 
 #[test]
 fn no_change_is_a_plain_accept() {
-    let spec = json!({"containers": [{"name": "a", "image": "nginx:1.25", "imagePullPolicy": "Always"}]});
-    assert_plain_accept(&run(&create("Deployment", spec), json!({"pinImmutableTags": false})));
+    let spec =
+        json!({"containers": [{"name": "a", "image": "nginx:1.25", "imagePullPolicy": "Always"}]});
+    assert_plain_accept(&run(
+        &create("Deployment", spec),
+        json!({"pinImmutableTags": false}),
+    ));
 }
 
 #[test]
@@ -183,9 +283,15 @@ fn mutation_and_rejection_combine_into_one_rejection_listing_all() {
     let m = message(&r);
     let lines: Vec<&str> = m.lines().collect();
     assert_eq!(lines.len(), 3, "{m}");
-    assert!(lines[0].starts_with("spec.containers[0] \"a\" image \"app:latest\": tag \"latest\" is mutable"));
+    assert!(
+        lines[0].starts_with(
+            "spec.containers[0] \"a\" image \"app:latest\": tag \"latest\" is mutable"
+        )
+    );
     assert!(lines[1].starts_with("spec.containers[1] \"b\" image \"redis\": no tag"));
-    assert!(lines[2].starts_with("spec.containers[2] \"c\" image \"Bad:1\": invalid image reference"));
+    assert!(
+        lines[2].starts_with("spec.containers[2] \"c\" image \"Bad:1\": invalid image reference")
+    );
 }
 
 #[test]
@@ -194,6 +300,9 @@ fn warnings_ride_along_with_a_mutation() {
     let r = run(&create("Pod", spec), json!({"mutableTagAction": "warn"}));
     let out = mutated(&r);
     assert_eq!(at(out, "spec.containers[0].imagePullPolicy"), "Always");
-    assert_eq!(r.warnings.as_deref(), Some(&["spec.containers[0] \"app:latest\": mutable tag \"latest\"".to_owned()][..]));
+    assert_eq!(
+        r.warnings.as_deref(),
+        Some(&["spec.containers[0] \"app:latest\": mutable tag \"latest\"".to_owned()][..])
+    );
     let _: &Value = out;
 }

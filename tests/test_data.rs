@@ -59,14 +59,25 @@ fn sample_requests_under_warn_and_strict_settings() {
     assert_eq!(verdict("pod.json", "settings-warn.json"), Warn(1));
     assert_eq!(verdict("deployment.json", "settings-warn.json"), Warn(3));
     assert_eq!(verdict("job.json", "settings-warn.json"), Reject(1));
-    assert_eq!(verdict("replicaset.json", "settings-strict.json"), Reject(2));
+    assert_eq!(
+        verdict("replicaset.json", "settings-strict.json"),
+        Reject(2)
+    );
     assert_eq!(verdict("cronjob.json", "settings-strict.json"), Reject(3));
-    assert_eq!(verdict("deployment-pinned.json", "settings-strict.json"), Reject(1));
+    assert_eq!(
+        verdict("deployment-pinned.json", "settings-strict.json"),
+        Reject(1)
+    );
 }
 
 #[test]
 fn sample_settings_are_valid() {
-    for s in ["settings-default.json", "settings-warn.json", "settings-strict.json", "settings-pin.json"] {
+    for s in [
+        "settings-default.json",
+        "settings-warn.json",
+        "settings-strict.json",
+        "settings-pin.json",
+    ] {
         let v = immutable_images::settings_verdict(load(s).to_string().as_bytes());
         assert!(v.valid, "{s}: {:?}", v.message);
     }

@@ -15,13 +15,23 @@ pub const D2: &str = "sha256:222222222222222222222222222222222222222222222222222
 pub const KINDS: &[(&str, &str, &str, &[&str])] = &[
     ("", "v1", "Pod", &["spec"]),
     ("", "v1", "PodTemplate", &["template", "spec"]),
-    ("", "v1", "ReplicationController", &["spec", "template", "spec"]),
+    (
+        "",
+        "v1",
+        "ReplicationController",
+        &["spec", "template", "spec"],
+    ),
     ("apps", "v1", "Deployment", &["spec", "template", "spec"]),
     ("apps", "v1", "ReplicaSet", &["spec", "template", "spec"]),
     ("apps", "v1", "StatefulSet", &["spec", "template", "spec"]),
     ("apps", "v1", "DaemonSet", &["spec", "template", "spec"]),
     ("batch", "v1", "Job", &["spec", "template", "spec"]),
-    ("batch", "v1", "CronJob", &["spec", "jobTemplate", "spec", "template", "spec"]),
+    (
+        "batch",
+        "v1",
+        "CronJob",
+        &["spec", "jobTemplate", "spec", "template", "spec"],
+    ),
 ];
 
 pub fn path_of(kind: &str) -> &'static [&'static str] {
@@ -35,11 +45,18 @@ pub fn object(kind: &str, pod_spec: Value) -> Value {
     for key in path.iter().rev() {
         inner = json!({ *key: inner });
     }
-    let api_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let api_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     let mut o = inner.as_object().unwrap().clone();
     o.insert("apiVersion".into(), json!(api_version));
     o.insert("kind".into(), json!(kind));
-    o.insert("metadata".into(), json!({"name": "sample", "namespace": "default"}));
+    o.insert(
+        "metadata".into(),
+        json!({"name": "sample", "namespace": "default"}),
+    );
     Value::Object(o)
 }
 
@@ -77,7 +94,10 @@ pub struct Registry {
 impl Registry {
     pub fn with(entries: &[(&str, &str)]) -> Registry {
         Registry {
-            digests: entries.iter().map(|(i, d)| (i.to_string(), Ok(d.to_string()))).collect(),
+            digests: entries
+                .iter()
+                .map(|(i, d)| (i.to_string(), Ok(d.to_string())))
+                .collect(),
             calls: RefCell::default(),
         }
     }
@@ -121,7 +141,9 @@ pub fn assert_plain_accept(r: &ValidationResponse) {
 
 pub fn mutated(r: &ValidationResponse) -> &Value {
     assert!(r.accepted, "expected a mutation, got {r:?}");
-    r.mutated_object.as_ref().expect("expected a mutated object")
+    r.mutated_object
+        .as_ref()
+        .expect("expected a mutated object")
 }
 
 /// The value at a dotted path with [i] indexes, e.g. `spec.containers[0].image`.

@@ -1,0 +1,65 @@
+# immutable-images: a Kubewarden policy in Rust, built for wasm32-wasip1.
+#
+#   make run     build the policy and evaluate the sample requests in test_data/ (the main job)
+#   make check   every check and test: fmt, clippy, unit tests, e2e tests, bats (what CI runs)
+
+SHELL := /bin/bash
+WASM_TARGET := wasm32-wasip1
+POLICY_SOURCES := $(shell find src -type f -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
+KWRUN := target/release/kwrun
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+.PHONY: all setup run check fmt lint test e2e-tests bats clean
+
+all: policy.wasm
+
+setup:
+	@bash e2e-tests/setup.sh
+
+policy.wasm: $(POLICY_SOURCES)
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	cargo build --release --target $(WASM_TARGET) -p immutable-images
+	cp target/$(WASM_TARGET)/release/immutable_images.wasm policy.wasm
+
+annotated-policy.wasm: policy.wasm metadata.yml README.md
+	kwctl annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
+
+$(KWRUN): $(shell find e2e-tests/src -type f) e2e-tests/Cargo.toml
+	cargo build --release -p e2e-tests --bin kwrun
+
+# The main job: evaluate the sample requests like `kwctl run` does and print the answers.
+run: policy.wasm $(KWRUN)
+	@for sample in "deployment.json settings-default.json" "pod.json settings-warn.json" \
+	               "cronjob.json settings-default.json"; do \
+	  set -- $$sample; \
+	  echo "### kwrun --request-path test_data/$$1 --settings-path test_data/$$2 policy.wasm"; \
+	  $(KWRUN) --request-path test_data/$$1 --settings-path test_data/$$2 policy.wasm || exit 1; \
+	done
+	@echo "### every other sample, default settings"
+	@for req in test_data/*.json; do \
+	  case $$req in */settings-*) continue;; esac; \
+	  echo "# $$req"; \
+	  $(KWRUN) --request-path $$req --settings-path test_data/settings-default.json policy.wasm || exit 1; \
+	done
+
+fmt:
+	cargo fmt --all -- --check
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p immutable-images --target $(WASM_TARGET) -- -D warnings
+
+test:
+	cargo test -p immutable-images
+
+e2e-tests: policy.wasm
+	POLICY_WASM=$(CURDIR)/policy.wasm cargo test -p e2e-tests
+
+bats: policy.wasm
+	bats e2e-tests/kwctl.bats
+
+check: setup fmt lint test e2e-tests bats
+
+clean:
+	cargo clean
+	rm -f policy.wasm annotated-policy.wasm
