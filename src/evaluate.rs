@@ -15,10 +15,11 @@ use crate::settings::{self, MutableTagAction, PinFailureAction, PullPolicyAction
 use kubewarden_policy_sdk::response::ValidationResponse;
 
 /// What Kubewarden sends to `validate`: `{"request": <AdmissionRequest>, "settings": {...}}`.
+/// Read in one pass that skips the objects, which are read afterwards by their shape.
 #[derive(Deserialize)]
 struct Payload<'a> {
     #[serde(borrow)]
-    request: Option<&'a RawValue>,
+    request: Option<Request<'a>>,
     #[serde(borrow)]
     settings: Option<&'a RawValue>,
 }
@@ -52,16 +53,29 @@ pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResp
 }
 
 fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationResponse, String> {
-    let payload: Payload = serde_json::from_slice(payload)
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let payload: Payload = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        if e.path().iter().next().is_some() {
+            format!(
+                "the request is not an AdmissionRequest: {}: {}",
+                e.path(),
+                e.inner()
+            )
+        } else {
+            format!(
+                "the payload is not a Kubewarden validation request: {}",
+                e.inner()
+            )
+        }
+    })?;
+    de.end()
         .map_err(|e| format!("the payload is not a Kubewarden validation request: {e}"))?;
     let settings = match payload.settings {
         Some(raw) => settings::cached(raw.get().as_bytes()),
         None => settings::cached(b"{}"),
     }
     .map_err(|e| format!("invalid settings: {e}"))?;
-    let raw_request = payload.request.ok_or("the payload has no request")?.get();
-    let request: Request = serde_json::from_str(raw_request)
-        .map_err(|e| format!("the request is not an AdmissionRequest: {e}"))?;
+    let request = payload.request.ok_or("the payload has no request")?;
 
     let operation = request.operation.as_ref().map_or("", Text::as_str);
     if matches!(operation, "DELETE" | "CONNECT") {
