@@ -1,0 +1,175 @@
+#!/usr/bin/env bats
+# The main end-to-end cases with the real `kwctl run`, on the same request files as the
+# Rust tests (e2e-tests/fixtures/). Every test skips when kwctl is not on PATH.
+#
+#   bats e2e-tests/kwctl.bats
+#
+# The policy is $POLICY_WASM, else annotated-policy.wasm, else policy.wasm at the repo root.
+# The pinning test also needs docker-registry, umoci and skopeo (e2e-tests/setup.sh).
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+  command -v kwctl >/dev/null 2>&1 || skip "kwctl not found"
+  FIXTURES="$BATS_TEST_DIRNAME/fixtures"
+  local root="$BATS_TEST_DIRNAME/.."
+  if [[ -n "${POLICY_WASM:-}" ]]; then
+    POLICY="$POLICY_WASM"
+  elif [[ -f "$root/annotated-policy.wasm" ]]; then
+    POLICY="$root/annotated-policy.wasm"
+  else
+    POLICY="$root/policy.wasm"
+  fi
+  if [[ ! -f "$POLICY" ]]; then
+    echo "policy $POLICY not found: run 'make policy.wasm' first" >&2
+    return 1
+  fi
+}
+
+teardown() {
+  if [[ -n "${REGISTRY_PID:-}" ]]; then
+    kill "$REGISTRY_PID" 2>/dev/null || true
+    wait "$REGISTRY_PID" 2>/dev/null || true
+  fi
+}
+
+# kwctl_run REQUEST_FILE SETTINGS_JSON [kwctl options...]
+kwctl_run() {
+  local request=$1 settings=$2
+  shift 2
+  run --separate-stderr kwctl run --request-path "$request" --settings-json "$settings" "$@" "$POLICY"
+}
+
+# The JSON patch of the last response, decoded.
+decoded_patch() {
+  sed -n 's/.*"patch":"\([^"]*\)".*/\1/p' <<<"$output" | base64 -d
+}
+
+@test "kwctl: rejects an image tagged :latest" {
+  kwctl_run "$FIXTURES/pod-latest.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" == *'spec.containers[0]'*'nginx:latest'* ]]
+}
+
+@test "kwctl: rejects an init container without a tag" {
+  kwctl_run "$FIXTURES/pod-init-no-tag.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" == *'spec.initContainers[0]'*'busybox'* ]]
+}
+
+@test "kwctl: rejects a Deployment with a :latest image" {
+  kwctl_run "$FIXTURES/deployment-latest.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" == *'spec.template.spec.containers[0]'* ]]
+}
+
+@test "kwctl: accepts a version tag pulled Always, without a patch" {
+  kwctl_run "$FIXTURES/pod-versioned-always.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  [[ "$output" != *'"patch"'* ]]
+}
+
+@test "kwctl: sets a missing imagePullPolicy to Always with a JSONPatch" {
+  kwctl_run "$FIXTURES/pod-versioned-no-pull-policy.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  [[ "$output" == *'"patchType":"JSONPatch"'* ]]
+  patch=$(decoded_patch)
+  [[ "$patch" == *'imagePullPolicy'*'Always'* ]]
+  [[ "$patch" != *'x-e2e-unknown-field'* ]]
+}
+
+@test "kwctl: accepts a pinned image pulled IfNotPresent when allowed" {
+  kwctl_run "$FIXTURES/pod-pinned-ifnotpresent.json" '{"allowIfNotPresentWhenPinned": true}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  [[ "$output" != *'"patch"'* ]]
+}
+
+@test "kwctl: pullPolicyAction reject rejects without mutating" {
+  kwctl_run "$FIXTURES/pod-versioned-no-pull-policy.json" '{"pullPolicyAction": "reject"}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" != *'"patch"'* ]]
+}
+
+@test "kwctl: warn mode from YAML settings accepts with warnings" {
+  run --separate-stderr kwctl run --request-path "$FIXTURES/pod-latest.json" \
+    --settings-path "$FIXTURES/settings-warn.yml" "$POLICY"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  [[ "$output" == *'"warnings":["'* ]]
+}
+
+@test "kwctl: a settings typo is refused" {
+  run --separate-stderr kwctl run --request-path "$FIXTURES/pod-latest.json" \
+    --settings-path "$FIXTURES/settings-typo.json" "$POLICY"
+  [ "$status" -ne 0 ]
+  [[ "$stderr" == *'mutableTag'* ]]
+}
+
+# --- a local registry for the pinning test ---
+
+start_registry() {
+  local dir="$BATS_TEST_TMPDIR/registry"
+  mkdir -p "$dir/storage"
+  for _ in $(seq 1 20); do
+    REGISTRY_PORT=$((20000 + RANDOM % 20000))
+    (echo >"/dev/tcp/127.0.0.1/$REGISTRY_PORT") 2>/dev/null || break
+  done
+  cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+  secret: e2e-tests-not-a-secret
+EOF
+  docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  REGISTRY_PID=$!
+  for _ in $(seq 1 100); do
+    if (echo >"/dev/tcp/127.0.0.1/$REGISTRY_PORT") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  cat "$dir/registry.log" >&2
+  return 1
+}
+
+# push_image REPO:TAG CONTENT -> prints the digest the registry serves
+push_image() {
+  local ref=$1 content=$2 layout="$BATS_TEST_TMPDIR/oci-$RANDOM"
+  umoci init --layout "$layout" >&2
+  umoci new --image "$layout:img" >&2
+  printf '%s' "$content" >"$layout.txt"
+  umoci insert --rootless --image "$layout:img" "$layout.txt" /e2e/content.txt >&2
+  skopeo --insecure-policy copy --quiet --dest-tls-verify=false \
+    "oci:$layout:img" "docker://127.0.0.1:$REGISTRY_PORT/$ref" >&2
+  echo "sha256:$(skopeo --insecure-policy inspect --raw --tls-verify=false \
+    "docker://127.0.0.1:$REGISTRY_PORT/$ref" | sha256sum | cut -d' ' -f1)"
+}
+
+@test "kwctl: pins a mutable tag to the digest a local registry serves" {
+  for tool in docker-registry umoci skopeo; do
+    command -v "$tool" >/dev/null 2>&1 || skip "$tool not found (run e2e-tests/setup.sh)"
+  done
+  start_registry
+  digest=$(push_image app:latest "kwctl pin test")
+  sed "s/REGISTRY_PORT/$REGISTRY_PORT/" "$FIXTURES/pod-local-registry.json" >"$BATS_TEST_TMPDIR/request.json"
+  printf 'insecure_sources:\n  - "127.0.0.1:%s"\n' "$REGISTRY_PORT" >"$BATS_TEST_TMPDIR/sources.yml"
+
+  kwctl_run "$BATS_TEST_TMPDIR/request.json" '{"mutableTagAction": "pin"}' \
+    --sources-path "$BATS_TEST_TMPDIR/sources.yml"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  patch=$(decoded_patch)
+  [[ "$patch" == *"127.0.0.1:$REGISTRY_PORT/app:latest@$digest"* ]]
+}

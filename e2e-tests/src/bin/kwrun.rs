@@ -1,0 +1,201 @@
+//! `kwrun`: a small stand-in for `kwctl run`. Prints the AdmissionResponse of a waPC
+//! policy for each request, one JSON document per line.
+
+use std::process::ExitCode;
+
+use e2e_tests::{DigestResolver, HostConfig, Policy, input};
+use serde_json::Value;
+
+const USAGE: &str = "\
+Usage: kwrun [OPTIONS] --request-path <FILE> <POLICY.wasm>
+
+Runs a Kubewarden waPC policy against AdmissionRequests, like `kwctl run`,
+and prints one AdmissionResponse (JSON) per request on stdout.
+
+Options:
+  -r, --request-path <FILE>       AdmissionRequest JSON (bare, or an AdmissionReview);
+                                  repeat to evaluate several requests in order
+  -s, --settings-path <FILE>      policy settings, JSON or YAML
+      --settings-json <JSON>      policy settings inline
+      --registry-mirror <FROM=TO> answer oci/v1/manifest_digest for registry FROM
+                                  from the loopback registry TO (repeatable)
+      --not-mutating              behave like policy-server with `mutating: false`:
+                                  a response with a patch becomes a rejection
+  -v, --verbose                   print policy logs and host calls on stderr
+  -h, --help                      print this help
+
+Only loopback registries (127.0.0.0/8, localhost, [::1]) are contacted, over plain HTTP.";
+
+#[derive(Debug, Default)]
+struct Args {
+    requests: Vec<String>,
+    settings_path: Option<String>,
+    settings_json: Option<String>,
+    mirrors: Vec<String>,
+    not_mutating: bool,
+    verbose: bool,
+    policy: Option<String>,
+}
+
+enum Parsed {
+    Run(Args),
+    Help,
+}
+
+fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
+    let mut args = Args::default();
+    let mut it = argv.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "-r" | "--request-path" => args.requests.push(value("--request-path")?),
+            "-s" | "--settings-path" => args.settings_path = Some(value("--settings-path")?),
+            "--settings-json" => args.settings_json = Some(value("--settings-json")?),
+            "--registry-mirror" => args.mirrors.push(value("--registry-mirror")?),
+            "--not-mutating" => args.not_mutating = true,
+            "-v" | "--verbose" => args.verbose = true,
+            f if f.starts_with('-') && f != "-" => return Err(format!("unknown option {f}")),
+            _ => {
+                if args.policy.replace(arg).is_some() {
+                    return Err("give exactly one policy .wasm".into());
+                }
+            }
+        }
+    }
+    if args.policy.is_none() {
+        return Err("missing the policy .wasm".into());
+    }
+    if args.requests.is_empty() {
+        return Err("missing --request-path".into());
+    }
+    if args.settings_path.is_some() && args.settings_json.is_some() {
+        return Err("give --settings-path or --settings-json, not both".into());
+    }
+    Ok(Parsed::Run(args))
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let settings: Value = match (&args.settings_path, &args.settings_json) {
+        (Some(path), _) => input::read_settings(path).map_err(|e| e.to_string())?,
+        (None, Some(text)) => {
+            input::parse_settings(text).map_err(|e| format!("cannot parse --settings-json: {e}"))?
+        }
+        (None, None) => Value::Object(Default::default()),
+    };
+    // Read every request up front so a bad file fails before anything is printed.
+    let requests = args
+        .requests
+        .iter()
+        .map(|p| input::read_request(p).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut resolver = DigestResolver::new();
+    for spec in &args.mirrors {
+        resolver = resolver.with_mirror_spec(spec).map_err(|e| e.to_string())?;
+    }
+    let policy_path = args.policy.unwrap_or_default();
+    let policy = Policy::load(
+        &policy_path,
+        HostConfig {
+            resolver,
+            verbose: args.verbose,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+
+    let version = policy
+        .protocol_version()
+        .map_err(|e| format!("{policy_path} is not a Kubewarden waPC policy: {e}"))?;
+    if version != "v1" {
+        return Err(format!("unsupported policy protocol version {version:?}"));
+    }
+
+    let validation = policy
+        .validate_settings(&settings)
+        .map_err(|e| e.to_string())?;
+    if !validation.valid {
+        return Err(format!(
+            "Provided settings are not valid: {}",
+            validation.message.unwrap_or_default()
+        ));
+    }
+
+    for request in &requests {
+        let mut response = policy.validate(request, &settings);
+        if args.not_mutating {
+            response = response.enforce_not_mutating("policy-from-cli");
+        }
+        let line = serde_json::to_string(&response).map_err(|e| e.to_string())?;
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match parse_args(std::env::args().skip(1)) {
+        Ok(Parsed::Help) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Parsed::Run(args)) => match run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kwrun: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("kwrun: {e}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Parsed, String> {
+        parse_args(list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn parses_repeated_requests_and_inline_values() {
+        let Ok(Parsed::Run(a)) = args(&[
+            "-r",
+            "a.json",
+            "--request-path=b.json",
+            "--registry-mirror",
+            "docker.io=127.0.0.1:5000",
+            "--not-mutating",
+            "p.wasm",
+        ]) else {
+            panic!("should parse");
+        };
+        assert_eq!(a.requests, ["a.json", "b.json"]);
+        assert_eq!(a.mirrors, ["docker.io=127.0.0.1:5000"]);
+        assert!(a.not_mutating);
+        assert_eq!(a.policy.as_deref(), Some("p.wasm"));
+    }
+
+    #[test]
+    fn rejects_bad_command_lines() {
+        assert!(args(&["p.wasm"]).is_err());
+        assert!(args(&["-r", "a.json"]).is_err());
+        assert!(args(&["-r"]).is_err());
+        assert!(args(&["-r", "a", "--bogus", "p.wasm"]).is_err());
+        assert!(args(&["-r", "a", "p.wasm", "q.wasm"]).is_err());
+        assert!(args(&["-r", "a", "-s", "s.yml", "--settings-json", "{}", "p.wasm"]).is_err());
+        assert!(matches!(args(&["--help"]), Ok(Parsed::Help)));
+    }
+}

@@ -1,0 +1,180 @@
+//! The host side of waPC host calls: what policy-server answers when a policy calls
+//! `host_call(binding, namespace, operation, payload)`.
+
+use std::sync::{Arc, Mutex};
+
+use crate::resolver::DigestResolver;
+
+/// How the host answers host calls.
+#[derive(Clone, Debug, Default)]
+pub struct HostConfig {
+    /// Resolves `kubewarden/oci/v1/manifest_digest`.
+    pub resolver: DigestResolver,
+    /// Print the policy's log events and every host call to stderr.
+    pub verbose: bool,
+}
+
+/// One host call the guest made, with the answer it got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostCall {
+    pub binding: String,
+    pub namespace: String,
+    pub operation: String,
+    /// The payload as (lossy) UTF-8 text.
+    pub payload: String,
+    /// `Ok(answer)` or `Err(message)` as given to the guest.
+    pub outcome: Result<String, String>,
+}
+
+/// Dispatches host calls and records them.
+#[derive(Clone, Debug, Default)]
+pub struct Host {
+    config: HostConfig,
+    calls: Arc<Mutex<Vec<HostCall>>>,
+}
+
+impl Host {
+    pub fn new(config: HostConfig) -> Self {
+        Host {
+            config,
+            calls: Arc::default(),
+        }
+    }
+
+    /// Every host call made so far, oldest first.
+    pub fn calls(&self) -> Vec<HostCall> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Forgets the recorded calls.
+    pub fn clear_calls(&self) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.clear();
+        }
+    }
+
+    /// Answers one host call: `Ok(bytes)` is the host response, `Err(message)` becomes the
+    /// guest's host-call error.
+    pub fn dispatch(
+        &self,
+        binding: &str,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let outcome = match (binding, namespace, operation) {
+            ("kubewarden", "oci", "v1/manifest_digest") => self.manifest_digest(payload),
+            ("kubewarden", "tracing", "log") => {
+                self.log(payload);
+                Ok(Vec::new())
+            }
+            ("kubewarden", "oci" | "tracing", _) => Err(format!("unknown operation: {operation}")),
+            ("kubewarden", _, _) => Err(format!("unknown namespace: {namespace}")),
+            _ => Err(format!("unknown binding: {binding}")),
+        };
+        let record = HostCall {
+            binding: binding.to_string(),
+            namespace: namespace.to_string(),
+            operation: operation.to_string(),
+            payload: String::from_utf8_lossy(payload).into_owned(),
+            outcome: outcome
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .map_err(Clone::clone),
+        };
+        if self.config.verbose && !(namespace == "tracing" && operation == "log") {
+            eprintln!(
+                "[host call] {binding}/{namespace}/{operation} {} -> {:?}",
+                record.payload, record.outcome
+            );
+        }
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(record);
+        }
+        outcome
+    }
+
+    fn manifest_digest(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let image: String = serde_json::from_slice(payload).map_err(|e| {
+            format!("manifest_digest: the payload must be a JSON string (the image reference): {e}")
+        })?;
+        let digest = self
+            .config
+            .resolver
+            .manifest_digest(&image)
+            .map_err(|e| e.to_string())?;
+        serde_json::to_vec(&serde_json::json!({ "digest": digest })).map_err(|e| e.to_string())
+    }
+
+    fn log(&self, payload: &[u8]) {
+        if !self.config.verbose {
+            return;
+        }
+        match serde_json::from_slice::<serde_json::Value>(payload) {
+            Ok(event) => {
+                let level = event
+                    .get("level")
+                    .and_then(|l| l.as_str())
+                    .unwrap_or("info");
+                let message = event.get("message").and_then(|m| m.as_str()).unwrap_or("");
+                let data = event.get("data").map(|d| d.to_string()).unwrap_or_default();
+                eprintln!("[policy {level}] {message} {data}");
+            }
+            Err(_) => eprintln!("[policy log] {}", String::from_utf8_lossy(payload)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_calls_are_errors() {
+        let host = Host::default();
+        let err = host
+            .dispatch("kubewarden", "oci", "v9/nope", b"\"x\"")
+            .unwrap_err();
+        assert!(err.contains("unknown operation"), "{err}");
+        let err = host
+            .dispatch("kubewarden", "net", "v1/dns_lookup_host", b"\"x\"")
+            .unwrap_err();
+        assert!(err.contains("unknown namespace"), "{err}");
+        let err = host
+            .dispatch("other", "oci", "v1/manifest_digest", b"\"x\"")
+            .unwrap_err();
+        assert!(err.contains("unknown binding"), "{err}");
+        assert_eq!(host.calls().len(), 3);
+    }
+
+    #[test]
+    fn log_calls_answer_empty() {
+        let host = Host::default();
+        let event = br#"{"level":"info","message":"hello","data":{}}"#;
+        assert_eq!(
+            host.dispatch("kubewarden", "tracing", "log", event),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn manifest_digest_needs_a_json_string() {
+        let host = Host::default();
+        let err = host
+            .dispatch("kubewarden", "oci", "v1/manifest_digest", b"nginx:1")
+            .unwrap_err();
+        assert!(err.contains("JSON string"), "{err}");
+        let err = host
+            .dispatch(
+                "kubewarden",
+                "oci",
+                "v1/manifest_digest",
+                b"\"ghcr.io/a/b:1\"",
+            )
+            .unwrap_err();
+        assert!(
+            err.contains("ghcr.io/a/b:1") && err.contains("loopback"),
+            "{err}"
+        );
+    }
+}

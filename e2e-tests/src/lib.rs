@@ -1,0 +1,47 @@
+//! End-to-end harness for the immutable-images policy.
+//!
+//! It plays Kubewarden's policy-server / `kwctl run` (which can't be installed here):
+//! - [`policy`]: loads the policy `.wasm` over waPC (wasmtime, WASI) and calls
+//!   `protocol_version`, `validate_settings` and `validate`;
+//! - [`host`]: answers the policy's host calls (`kubewarden/oci/v1/manifest_digest` through
+//!   [`resolver`], `kubewarden/tracing/log`);
+//! - [`response`]: turns the policy's answer into the AdmissionResponse `kwctl run` prints;
+//! - [`registry`], [`images`]: a throw-away loopback registry and test images in it;
+//! - [`artifact`]: the policy as an OCI artifact (push and pull, as kwctl does).
+//!
+//! No HTTP request of this crate leaves loopback ([`http`]).
+
+pub mod artifact;
+pub mod digest;
+pub mod error;
+pub mod host;
+pub mod http;
+pub mod images;
+pub mod input;
+pub mod policy;
+pub mod reference;
+pub mod registry;
+pub mod resolver;
+pub mod response;
+
+pub use error::{Error, Result};
+pub use host::{HostCall, HostConfig};
+pub use policy::{Policy, PolicyModule};
+pub use registry::Registry;
+pub use resolver::DigestResolver;
+pub use response::{AdmissionResponse, SettingsValidation, ValidationResponse};
+
+use std::path::PathBuf;
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    crate_dir.parent().map(PathBuf::from).unwrap_or(crate_dir)
+}
+
+/// The policy under test: env `POLICY_WASM`, else `<workspace>/policy.wasm`.
+pub fn policy_wasm_path() -> PathBuf {
+    std::env::var_os("POLICY_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("policy.wasm"))
+}

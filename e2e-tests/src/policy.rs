@@ -1,0 +1,196 @@
+//! Loading a policy `.wasm` and calling it over waPC, the way policy-evaluator does.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use wapc::WapcHost;
+use wasmtime_provider::wasmtime;
+use wasmtime_provider::{WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
+
+use crate::error::{Error, Result};
+use crate::host::{Host, HostCall, HostConfig};
+use crate::response::{AdmissionResponse, SettingsValidation, ValidationResponse};
+
+/// A compiled policy module; compile once, instantiate many times (cheap).
+#[derive(Clone)]
+pub struct PolicyModule {
+    pre: WasmtimeEngineProviderPre,
+}
+
+impl std::fmt::Debug for PolicyModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PolicyModule")
+    }
+}
+
+impl PolicyModule {
+    /// Reads and compiles a `.wasm` file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(&bytes).map_err(|e| match e {
+            Error::Runtime(m) => Error::Runtime(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Compiles a module from its bytes (binary wasm, or WAT text).
+    /// WASI (preview 1) is linked, as the policy is built for wasm32-wasip1.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut config = wasmtime::Config::new();
+        if let Some(cache) = compilation_cache() {
+            config.cache(Some(cache));
+        }
+        let engine = wasmtime::Engine::new(&config)
+            .map_err(|e| Error::Runtime(format!("cannot create the engine: {e}")))?;
+        let module = wasmtime::Module::new(&engine, bytes)
+            .map_err(|e| Error::Runtime(format!("cannot compile the module: {e}")))?;
+        let pre = WasmtimeEngineProviderBuilder::new()
+            .engine(engine)
+            .module(module)
+            .build_pre()
+            .map_err(|e| Error::Runtime(format!("cannot link the module: {e}")))?;
+        Ok(PolicyModule { pre })
+    }
+
+    /// A fresh instance whose host calls are answered according to `config`.
+    pub fn instantiate(&self, config: HostConfig) -> Result<Policy> {
+        let engine = self
+            .pre
+            .rehydrate(None)
+            .map_err(|e| Error::Runtime(format!("cannot instantiate the module: {e}")))?;
+        let host = Host::new(config);
+        let callback_host = host.clone();
+        let wapc = WapcHost::new(
+            Box::new(engine),
+            Some(Box::new(
+                move |_id, binding, namespace, operation, payload| {
+                    callback_host
+                        .dispatch(binding, namespace, operation, payload)
+                        .map_err(Into::into)
+                },
+            )),
+        )
+        .map_err(|e| Error::Runtime(format!("cannot start the waPC host: {e}")))?;
+        Ok(Policy { wapc, host })
+    }
+}
+
+/// Env var naming the directory of wasmtime's compilation cache; `off` disables it.
+pub const CACHE_ENV: &str = "E2E_WASMTIME_CACHE";
+
+/// wasmtime's on-disk compilation cache (policy-server enables it too): compiling the
+/// policy takes seconds in a debug build, a cache hit milliseconds. Keyed by the module
+/// and the compiler settings, so a rebuilt policy is never confused with an old one.
+/// Defaults to `<temp>/e2e-tests-wasmtime-cache`; any failure just means no cache.
+fn compilation_cache() -> Option<wasmtime::Cache> {
+    let dir = match std::env::var_os(CACHE_ENV) {
+        Some(v) if v == "off" => return None,
+        Some(v) => std::path::PathBuf::from(v),
+        None => std::env::temp_dir().join("e2e-tests-wasmtime-cache"),
+    };
+    let mut config = wasmtime::CacheConfig::new();
+    config.with_directory(dir);
+    wasmtime::Cache::new(config).ok()
+}
+
+/// A running policy instance.
+pub struct Policy {
+    wapc: WapcHost,
+    host: Host,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy").field("host", &self.host).finish()
+    }
+}
+
+/// The uid of an AdmissionRequest, or "" when it has none.
+pub fn request_uid(request: &Value) -> &str {
+    request.get("uid").and_then(Value::as_str).unwrap_or("")
+}
+
+impl Policy {
+    /// Compiles and instantiates `path` in one step.
+    pub fn load(path: impl AsRef<Path>, config: HostConfig) -> Result<Self> {
+        PolicyModule::from_file(path)?.instantiate(config)
+    }
+
+    /// Calls a waPC function and returns its raw answer.
+    pub fn call(&self, function: &str, payload: &[u8]) -> Result<Vec<u8>> {
+        self.wapc
+            .call(function, payload)
+            .map_err(|e| Error::Runtime(format!("calling {function:?}: {e}")))
+    }
+
+    /// The policy's protocol version (`"v1"` for current Kubewarden policies).
+    pub fn protocol_version(&self) -> Result<String> {
+        let raw = self.call("protocol_version", &[])?;
+        serde_json::from_slice::<String>(&raw).map_err(|e| {
+            Error::Protocol(format!(
+                "protocol_version answered {:?}: {e}",
+                String::from_utf8_lossy(&raw)
+            ))
+        })
+    }
+
+    /// `validate_settings` with the settings object (`{}` when there are none).
+    pub fn validate_settings(&self, settings: &Value) -> Result<SettingsValidation> {
+        let payload = serde_json::to_vec(settings).map_err(|e| Error::invalid("settings", e))?;
+        let raw = self.call("validate_settings", &payload)?;
+        serde_json::from_slice(&raw).map_err(|e| {
+            Error::Protocol(format!(
+                "validate_settings answered {:?}: {e}",
+                String::from_utf8_lossy(&raw)
+            ))
+        })
+    }
+
+    /// `validate` with `{"request": request, "settings": settings}`; the policy's raw answer.
+    pub fn validate_raw(&self, request: &Value, settings: &Value) -> Result<ValidationResponse> {
+        let payload = serde_json::to_vec(&json!({ "request": request, "settings": settings }))
+            .map_err(|e| Error::invalid("request", e))?;
+        let raw = self.call("validate", &payload)?;
+        serde_json::from_slice(&raw).map_err(|e| {
+            Error::Protocol(format!(
+                "validate answered {:?}: {e}",
+                String::from_utf8_lossy(&raw)
+            ))
+        })
+    }
+
+    /// `validate`, turned into the AdmissionResponse `kwctl run` prints. Like policy-server,
+    /// a failing guest call becomes a rejection with code 500 rather than an error.
+    pub fn validate(&self, request: &Value, settings: &Value) -> AdmissionResponse {
+        let uid = request_uid(request);
+        match self.validate_raw(request, settings) {
+            Ok(resp) => {
+                let object = request.get("object").filter(|o| !o.is_null());
+                AdmissionResponse::from_validation(uid, object, &resp)
+            }
+            Err(e) => {
+                AdmissionResponse::reject(uid, format!("internal server error: {e}"), Some(500))
+            }
+        }
+    }
+
+    /// Host calls the policy made so far.
+    pub fn host_calls(&self) -> Vec<HostCall> {
+        self.host.calls()
+    }
+
+    /// Only the `oci/v1/manifest_digest` calls, with their image references.
+    pub fn digest_lookups(&self) -> Vec<HostCall> {
+        self.host
+            .calls()
+            .into_iter()
+            .filter(|c| c.namespace == "oci" && c.operation == "v1/manifest_digest")
+            .collect()
+    }
+
+    /// Forgets the recorded host calls.
+    pub fn clear_host_calls(&self) {
+        self.host.clear_calls();
+    }
+}

@@ -1,0 +1,155 @@
+//! Answers `oci/v1/manifest_digest`: asks a (loopback) registry for the digest of the
+//! manifest a reference names, as policy-server does.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::http::{LoopbackClient, MANIFEST_ACCEPT};
+use crate::reference::{ImageReference, canonical_registry};
+
+/// Resolves image references to manifest digests with `HEAD /v2/<repo>/manifests/<ref>`.
+///
+/// Only loopback registries are contacted (plain HTTP, like policy-server's
+/// `insecure_sources`); other registries can be mapped to a loopback one with
+/// [`DigestResolver::with_mirror`], keeping the repository path.
+#[derive(Clone, Debug)]
+pub struct DigestResolver {
+    mirrors: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+impl Default for DigestResolver {
+    fn default() -> Self {
+        DigestResolver {
+            mirrors: Vec::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl DigestResolver {
+    /// A resolver with no mirrors and a 10 s timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serve registry `from` (e.g. `docker.io`) from the loopback registry `to`
+    /// (e.g. `127.0.0.1:5000`).
+    pub fn with_mirror(mut self, from: &str, to: &str) -> Result<Self> {
+        if from.is_empty() || to.is_empty() {
+            return Err(Error::invalid(
+                "registry mirror",
+                "both sides must be non-empty",
+            ));
+        }
+        if !crate::http::is_loopback_registry(to) {
+            return Err(Error::invalid(
+                "registry mirror",
+                format!("{to:?} is not a loopback registry"),
+            ));
+        }
+        self.mirrors
+            .push((canonical_registry(from), to.to_string()));
+        Ok(self)
+    }
+
+    /// Adds a mirror given as `FROM=TO` (the `--registry-mirror` syntax).
+    pub fn with_mirror_spec(self, spec: &str) -> Result<Self> {
+        let (from, to) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::invalid("registry mirror", format!("{spec:?} is not FROM=TO")))?;
+        self.with_mirror(from.trim(), to.trim())
+    }
+
+    /// Sets the time limit of one registry request.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The registry actually contacted for `reference` (its mirror, if any).
+    pub fn registry_for(&self, reference: &ImageReference) -> String {
+        self.mirrors
+            .iter()
+            .find(|(from, _)| *from == reference.registry)
+            .map(|(_, to)| to.clone())
+            .unwrap_or_else(|| reference.registry.clone())
+    }
+
+    /// The digest (`sha256:...`) of the manifest or index that `image` names, as the
+    /// registry reports it in `Docker-Content-Digest`.
+    pub fn manifest_digest(&self, image: &str) -> Result<String> {
+        let reference = ImageReference::parse(image)?;
+        let registry = self.registry_for(&reference);
+        let client = LoopbackClient::new(&registry, image, self.timeout)?;
+        let path = format!(
+            "/v2/{}/manifests/{}",
+            reference.repository,
+            reference.manifest_reference()
+        );
+        let fail = |msg: String| Error::registry(&registry, format!("image {image:?}: {msg}"));
+        let res = client
+            .head(&path, &[("Accept", MANIFEST_ACCEPT)])
+            .map_err(|e| match e {
+                Error::Registry { message, .. } => fail(message),
+                other => other,
+            })?;
+        if res.status != 200 {
+            return Err(fail(format!(
+                "HEAD {} answered HTTP {}",
+                client.url(&path).unwrap_or(path.clone()),
+                res.status
+            )));
+        }
+        let digest = res
+            .header("Docker-Content-Digest")
+            .ok_or_else(|| fail("the answer has no Docker-Content-Digest header".into()))?;
+        if let Some(asked) = &reference.digest
+            && asked != digest
+        {
+            return Err(fail(format!(
+                "asked for {asked}, the registry answered {digest}"
+            )));
+        }
+        Ok(digest.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirrors_map_registries() {
+        let r = DigestResolver::new()
+            .with_mirror_spec("docker.io=127.0.0.1:5000")
+            .unwrap();
+        let nginx = ImageReference::parse("nginx:1").unwrap();
+        assert_eq!(r.registry_for(&nginx), "127.0.0.1:5000");
+        let other = ImageReference::parse("ghcr.io/a/b:1").unwrap();
+        assert_eq!(r.registry_for(&other), "ghcr.io");
+        assert!(DigestResolver::new().with_mirror_spec("docker.io").is_err());
+        assert!(
+            DigestResolver::new()
+                .with_mirror_spec("docker.io=10.0.0.1:5000")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn non_loopback_is_refused_without_traffic() {
+        let err = DigestResolver::new()
+            .manifest_digest("nginx:1.25")
+            .unwrap_err();
+        assert!(matches!(err, Error::NotLoopback { .. }), "{err}");
+        assert!(err.to_string().contains("docker.io"), "{err}");
+    }
+
+    #[test]
+    fn invalid_references_are_errors() {
+        let err = DigestResolver::new()
+            .manifest_digest("Nginx:1")
+            .unwrap_err();
+        assert!(err.to_string().contains("Nginx:1"), "{err}");
+    }
+}

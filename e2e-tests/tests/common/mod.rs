@@ -1,0 +1,162 @@
+//! Helpers shared by the integration tests: the policy under test and request builders.
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::sync::OnceLock;
+
+use e2e_tests::{HostConfig, Policy, PolicyModule, policy_wasm_path};
+use serde_json::{Value, json};
+
+/// The policy under test, compiled once per test binary.
+///
+/// `None` (the test returns early, printing why) when the default `<workspace>/policy.wasm`
+/// has not been built; a missing file named by env `POLICY_WASM`, or any missing file when
+/// env `E2E_REQUIRE_POLICY` is set, fails instead.
+pub fn policy_module() -> Option<PolicyModule> {
+    static MODULE: OnceLock<Option<PolicyModule>> = OnceLock::new();
+    MODULE
+        .get_or_init(|| {
+            let path = policy_wasm_path();
+            if !path.exists() {
+                let required = std::env::var_os("POLICY_WASM").is_some()
+                    || std::env::var_os("E2E_REQUIRE_POLICY").is_some();
+                assert!(
+                    !required,
+                    "policy wasm {} not found; build it with `make policy.wasm`",
+                    path.display()
+                );
+                eprintln!(
+                    "SKIPPED: {} not found; build it with `make policy.wasm` (or set POLICY_WASM)",
+                    path.display()
+                );
+                return None;
+            }
+            Some(PolicyModule::from_file(&path).unwrap_or_else(|e| panic!("{e}")))
+        })
+        .clone()
+}
+
+/// A policy instance answering host calls per `config`; `None` when the policy has not
+/// been built (use `let Some(policy) = common::policy(..) else { return };`).
+pub fn policy(config: HostConfig) -> Option<Policy> {
+    let module = policy_module()?;
+    Some(module.instantiate(config).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Evaluates `request` with `settings`, asserting first that the settings are valid.
+pub fn evaluate(
+    policy: &Policy,
+    settings: &Value,
+    request: &Value,
+) -> e2e_tests::AdmissionResponse {
+    let verdict = policy
+        .validate_settings(settings)
+        .expect("validate_settings");
+    assert!(
+        verdict.valid,
+        "settings {settings} should be valid: {verdict:?}"
+    );
+    policy.validate(request, settings)
+}
+
+pub fn default_host() -> HostConfig {
+    HostConfig::default()
+}
+
+/// A container; `pull` is its `imagePullPolicy`, omitted when `None`.
+pub fn container(name: &str, image: &str, pull: Option<&str>) -> Value {
+    let mut c = json!({"name": name, "image": image});
+    if let Some(p) = pull {
+        c["imagePullPolicy"] = json!(p);
+    }
+    c
+}
+
+/// A Pod whose spec is `spec`.
+pub fn pod(spec: Value) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "e2e", "namespace": "default", "labels": {"app": "e2e"}},
+        "spec": spec,
+    })
+}
+
+/// A Pod with these containers.
+pub fn pod_with(containers: Vec<Value>) -> Value {
+    pod(json!({"containers": containers}))
+}
+
+fn pod_template(containers: Vec<Value>) -> Value {
+    json!({"metadata": {"labels": {"app": "e2e"}}, "spec": {"containers": containers}})
+}
+
+/// A Deployment with these containers.
+pub fn deployment_with(containers: Vec<Value>) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "e2e", "namespace": "default"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "e2e"}},
+            "template": pod_template(containers),
+        },
+    })
+}
+
+/// A CronJob with these containers.
+pub fn cronjob_with(containers: Vec<Value>) -> Value {
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "e2e", "namespace": "default"},
+        "spec": {
+            "schedule": "*/5 * * * *",
+            "jobTemplate": {"spec": {"template": pod_template(containers)}},
+        },
+    })
+}
+
+/// (group, version, kind, resource) of the kinds the tests use.
+fn gvkr(kind: &str) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        "Pod" => ("", "v1", "pods"),
+        "Deployment" => ("apps", "v1", "deployments"),
+        "CronJob" => ("batch", "v1", "cronjobs"),
+        "ConfigMap" => ("", "v1", "configmaps"),
+        other => panic!("add {other} to gvkr"),
+    }
+}
+
+/// A bare AdmissionRequest (as `kwctl run` takes it) for `operation` on `object`.
+pub fn admission_request(operation: &str, object: Value, old_object: Option<Value>) -> Value {
+    let source = if object.is_null() {
+        old_object.as_ref().unwrap_or(&Value::Null)
+    } else {
+        &object
+    };
+    let kind = source["kind"].as_str().unwrap_or("Pod").to_string();
+    let (group, version, resource) = gvkr(&kind);
+    let gvk = json!({"group": group, "version": version, "kind": kind});
+    let gvr = json!({"group": group, "version": version, "resource": resource});
+    json!({
+        "uid": format!("e2e-{}-{}", operation.to_lowercase(), kind.to_lowercase()),
+        "kind": gvk,
+        "resource": gvr,
+        "requestKind": gvk,
+        "requestResource": gvr,
+        "name": source["metadata"]["name"],
+        "namespace": source["metadata"]["namespace"],
+        "operation": operation,
+        "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]},
+        "object": object,
+        "oldObject": old_object.unwrap_or(Value::Null),
+        "dryRun": false,
+        "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+    })
+}
+
+/// CREATE of `object`.
+pub fn create(object: Value) -> Value {
+    admission_request("CREATE", object, None)
+}

@@ -1,0 +1,232 @@
+//! The `kwrun` runner as a user runs it, on the request files in `e2e-tests/fixtures/`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use e2e_tests::images::push_image;
+use e2e_tests::{AdmissionResponse, Registry, policy_wasm_path};
+use serde_json::Value;
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn kwrun(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kwrun"))
+        .args(args)
+        .output()
+        .expect("run kwrun")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// One AdmissionResponse per stdout line.
+fn responses(out: &Output) -> Vec<AdmissionResponse> {
+    assert!(out.status.success(), "kwrun failed: {}", stderr(out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn policy_path() -> Option<String> {
+    common::policy_module()?;
+    Some(policy_wasm_path().display().to_string())
+}
+
+#[test]
+fn cli_help_and_usage_errors() {
+    let out = kwrun(&["--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--request-path"));
+
+    for args in [
+        &[][..],
+        &["policy.wasm"],
+        &["-r", "x.json"],
+        &["--bogus", "-r", "x", "p"],
+    ] {
+        let out = kwrun(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("kwrun: "), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn cli_unreadable_inputs_fail_with_a_clear_message() {
+    let request = fixture("pod-latest.json");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["-r", "/nonexistent/request.json", "p.wasm"],
+            "/nonexistent/request.json",
+        ),
+        (
+            &["-r", &request, "/nonexistent/policy.wasm"],
+            "/nonexistent/policy.wasm",
+        ),
+        (
+            &["-r", &request, "-s", "/nonexistent/settings.yml", "p.wasm"],
+            "/nonexistent/settings.yml",
+        ),
+        (
+            &["-r", &request, "--settings-json", "[1,", "p.wasm"],
+            "--settings-json",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = kwrun(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?} printed a response");
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+    let out = kwrun(&["-r", &fixture("settings-warn.yml"), "p.wasm"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("request file"), "{}", stderr(&out));
+}
+
+#[test]
+fn cli_prints_one_response_per_request() {
+    let Some(policy) = policy_path() else { return };
+    let out = kwrun(&[
+        "-r",
+        &fixture("pod-latest.json"),
+        "--request-path",
+        &fixture("pod-versioned-always.json"),
+        &policy,
+    ]);
+    let rs = responses(&out);
+    assert_eq!(rs.len(), 2);
+    assert_eq!(rs[0].uid, "e2e-pod-latest");
+    assert!(
+        !rs[0].allowed && rs[0].message().contains("nginx:latest"),
+        "{:?}",
+        rs[0]
+    );
+    assert_eq!(rs[1].uid, "e2e-pod-versioned-always");
+    assert!(rs[1].allowed && rs[1].patch.is_none(), "{:?}", rs[1]);
+    // The same keys as kwctl run prints.
+    let first: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    for key in ["uid", "allowed", "status", "auditAnnotations", "warnings"] {
+        assert!(first.get(key).is_some(), "missing {key}: {first}");
+    }
+}
+
+#[test]
+fn cli_invalid_settings_fail() {
+    let Some(policy) = policy_path() else { return };
+    let out = kwrun(&[
+        "-r",
+        &fixture("pod-latest.json"),
+        "-s",
+        &fixture("settings-typo.json"),
+        &policy,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Provided settings are not valid") && err.contains("mutableTag"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_yaml_settings_and_warn_mode() {
+    let Some(policy) = policy_path() else { return };
+    let out = kwrun(&[
+        "-r",
+        &fixture("pod-latest.json"),
+        "--settings-path",
+        &fixture("settings-warn.yml"),
+        &policy,
+    ]);
+    let rs = responses(&out);
+    assert!(rs[0].allowed, "{:?}", rs[0]);
+    assert!(!rs[0].warnings().is_empty(), "{:?}", rs[0]);
+}
+
+#[test]
+fn cli_not_mutating_turns_a_patch_into_a_rejection() {
+    let Some(policy) = policy_path() else { return };
+    let request = fixture("pod-versioned-no-pull-policy.json");
+    let mutating = responses(&kwrun(&["-r", &request, &policy]));
+    assert!(
+        mutating[0].allowed && mutating[0].patch.is_some(),
+        "{:?}",
+        mutating[0]
+    );
+    let validating = responses(&kwrun(&["-r", &request, "--not-mutating", &policy]));
+    assert!(
+        !validating[0].allowed && validating[0].patch.is_none(),
+        "{:?}",
+        validating[0]
+    );
+    assert!(validating[0].message().contains("not allow mutations"));
+}
+
+#[test]
+fn cli_pins_from_a_local_registry_and_a_mirror() {
+    let Some(policy) = policy_path() else { return };
+    let registry = Registry::start().unwrap();
+    let app = push_image(&registry, "app", "latest", "cli app").unwrap();
+    let nginx = push_image(&registry, "library/nginx", "1.25.3", "cli nginx").unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let template = std::fs::read_to_string(fixture("pod-local-registry.json")).unwrap();
+    let request = dir.path().join("request.json");
+    std::fs::write(
+        &request,
+        template.replace("REGISTRY_PORT", &registry.port().to_string()),
+    )
+    .unwrap();
+    let request = request.display().to_string();
+
+    let rs = responses(&kwrun(&[
+        "-r",
+        &request,
+        "-s",
+        &fixture("settings-pin.json"),
+        &policy,
+    ]));
+    let object: Value = serde_json::from_str::<Value>(&std::fs::read_to_string(&request).unwrap())
+        .unwrap()["object"]
+        .clone();
+    let patched = rs[0].patched(&object).unwrap();
+    assert_eq!(
+        patched["spec"]["containers"][0]["image"],
+        app.pinned(),
+        "{:?}",
+        rs[0]
+    );
+
+    let mirror = format!("docker.io={}", registry.host());
+    let rs = responses(&kwrun(&[
+        "-r",
+        &fixture("pod-versioned-always.json"),
+        "--settings-json",
+        r#"{"pinImmutableTags": true}"#,
+        "--registry-mirror",
+        &mirror,
+        &policy,
+    ]));
+    let object: Value = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(fixture("pod-versioned-always.json")).unwrap(),
+    )
+    .unwrap()["object"]
+        .clone();
+    let patched = rs[0].patched(&object).unwrap();
+    assert_eq!(
+        patched["spec"]["containers"][0]["image"],
+        format!("nginx:1.25.3@{}", nginx.digest),
+        "{:?}",
+        rs[0]
+    );
+}

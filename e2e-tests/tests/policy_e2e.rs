@@ -1,0 +1,580 @@
+//! The policy end to end, as policy-server runs it: behaviour from DESIGN.md.
+//! Every test is named `policy_<what it shows>`; tests that pin start their own registry.
+
+mod common;
+
+use common::{
+    admission_request, container, create, cronjob_with, deployment_with, evaluate, pod, pod_with,
+};
+use e2e_tests::images::{Platform, push_image, push_multi_arch};
+use e2e_tests::{AdmissionResponse, DigestResolver, HostConfig, Registry};
+use serde_json::{Value, json};
+
+const DIGEST: &str = "sha256:3f4e2b1a0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f";
+
+fn host_with_mirror(registry: &Registry) -> HostConfig {
+    HostConfig {
+        resolver: DigestResolver::new()
+            .with_mirror("docker.io", &registry.host())
+            .unwrap(),
+        verbose: false,
+    }
+}
+
+fn assert_rejected(resp: &AdmissionResponse, needles: &[&str]) {
+    assert!(!resp.allowed, "expected a rejection, got {resp:?}");
+    assert!(
+        resp.patch.is_none(),
+        "a rejection carries no patch: {resp:?}"
+    );
+    for n in needles {
+        assert!(
+            resp.message().contains(n),
+            "message lacks {n:?}: {}",
+            resp.message()
+        );
+    }
+}
+
+fn assert_plain_accept(resp: &AdmissionResponse) {
+    assert!(resp.allowed, "expected acceptance, got {resp:?}");
+    assert!(resp.patch.is_none(), "expected no patch, got {resp:?}");
+    assert!(
+        resp.warnings().is_empty(),
+        "expected no warnings, got {resp:?}"
+    );
+}
+
+/// The object after applying the response's patch.
+fn patched(resp: &AdmissionResponse, request: &Value) -> Value {
+    assert!(resp.allowed, "expected acceptance, got {resp:?}");
+    resp.patched(&request["object"]).expect("apply the patch")
+}
+
+/// Every patch operation touches only an image or a pull policy field.
+fn assert_patch_touches_only_images(resp: &AdmissionResponse) {
+    for op in resp.patch_operations().unwrap().unwrap_or_default() {
+        let path = op["path"].as_str().unwrap_or_default();
+        assert!(
+            ["/image", "/imagePullPolicy", "/reference", "/pullPolicy"]
+                .iter()
+                .any(|end| path.ends_with(end)),
+            "patch touches {path}: {op}"
+        );
+    }
+}
+
+// ---- protocol and settings ----
+
+#[test]
+fn policy_speaks_protocol_v1() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    assert_eq!(p.protocol_version().unwrap(), "v1");
+}
+
+#[test]
+fn policy_settings_defaults_and_full_settings_are_valid() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    for s in [
+        json!({}),
+        json!({
+            "mutableTags": ["latest", "stable", "v?"],
+            "immutableTagPatterns": ["semver"],
+            "immutableRegistries": ["registry.example.com:5000"],
+            "mutableTagAction": "pin",
+            "pinImmutableTags": true,
+            "pinFailureAction": "warn",
+            "pullPolicyAction": "reject",
+            "allowIfNotPresentWhenPinned": true,
+            "exemptImages": ["registry.k8s.io/pause:*"],
+            "exemptContainers": [{"name": "istio-proxy"}, {"name": "debugger", "type": "ephemeral"}],
+        }),
+    ] {
+        let v = p.validate_settings(&s).unwrap();
+        assert!(v.valid, "{s}: {v:?}");
+    }
+}
+
+#[test]
+fn policy_settings_typos_and_bad_values_are_invalid() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    for (s, needle) in [
+        (json!({"mutableTag": ["latest"]}), "mutableTag"),
+        (json!({"mutableTagAction": "block"}), "mutableTagAction"),
+        (json!({"pinFailureAction": "ignore"}), "pinFailureAction"),
+        (json!({"pullPolicyAction": "always"}), "pullPolicyAction"),
+        (
+            json!({"immutableTagPatterns": ["(unclosed"]}),
+            "immutableTagPatterns",
+        ),
+        (
+            json!({"exemptContainers": [{"name": "x", "type": "sidecar"}]}),
+            "exemptContainers",
+        ),
+    ] {
+        let v = p.validate_settings(&s).unwrap();
+        assert!(!v.valid, "{s} should be invalid");
+        let msg = v.message.unwrap_or_default();
+        assert!(
+            msg.contains(needle),
+            "{s}: message {msg:?} lacks {needle:?}"
+        );
+    }
+}
+
+// ---- judging tags ----
+
+#[test]
+fn policy_rejects_latest_tag() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let req = create(pod_with(vec![container(
+        "web",
+        "nginx:latest",
+        Some("Always"),
+    )]));
+    assert_rejected(
+        &evaluate(&p, &json!({}), &req),
+        &["spec.containers[0]", "nginx:latest"],
+    );
+}
+
+#[test]
+fn policy_rejects_missing_tag_in_init_containers() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let req = create(pod(json!({
+        "containers": [container("web", "nginx:1.25.3", Some("Always"))],
+        "initContainers": [container("init", "busybox", Some("Always"))],
+    })));
+    let resp = evaluate(&p, &json!({}), &req);
+    assert_rejected(&resp, &["spec.initContainers[0]", "busybox"]);
+    assert!(
+        !resp.message().contains("spec.containers[0]"),
+        "{}",
+        resp.message()
+    );
+}
+
+#[test]
+fn policy_registry_port_is_not_a_tag() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    for image in ["localhost:5000/app", "registry:5000/app"] {
+        let req = create(pod_with(vec![container("c", image, Some("Always"))]));
+        assert_rejected(&evaluate(&p, &json!({}), &req), &[image]);
+    }
+}
+
+#[test]
+fn policy_uppercase_latest_is_floating_too() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let req = create(pod_with(vec![container(
+        "c",
+        "nginx:LATEST",
+        Some("Always"),
+    )]));
+    assert_rejected(&evaluate(&p, &json!({}), &req), &["nginx:LATEST"]);
+}
+
+#[test]
+fn policy_rejects_invalid_references_saying_why() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    for image in ["Nginx:1", "nginx@sha256:abc"] {
+        let req = create(pod_with(vec![container("c", image, Some("Always"))]));
+        assert_rejected(&evaluate(&p, &json!({}), &req), &[image]);
+    }
+}
+
+#[test]
+fn policy_accepts_version_tag_with_always() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let req = create(pod_with(vec![container(
+        "web",
+        "nginx:1.25.3",
+        Some("Always"),
+    )]));
+    assert_plain_accept(&evaluate(&p, &json!({}), &req));
+}
+
+#[test]
+fn policy_digest_pins_whatever_the_tag() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let image = format!("nginx:latest@{DIGEST}");
+    let req = create(pod_with(vec![container("web", &image, Some("Always"))]));
+    assert_plain_accept(&evaluate(&p, &json!({}), &req));
+}
+
+#[test]
+fn policy_immutable_tag_patterns_semver() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let settings = json!({"immutableTagPatterns": ["semver"]});
+    let ok = create(pod_with(vec![container(
+        "c",
+        "nginx:1.25.3",
+        Some("Always"),
+    )]));
+    assert_plain_accept(&evaluate(&p, &settings, &ok));
+    let floating = create(pod_with(vec![container("c", "nginx:1.25", Some("Always"))]));
+    assert_rejected(&evaluate(&p, &settings, &floating), &["nginx:1.25"]);
+    // ... unless the registry enforces immutability itself.
+    let trusted = json!({"immutableTagPatterns": ["semver"], "immutableRegistries": ["registry.example.com"]});
+    let req = create(pod_with(vec![container(
+        "c",
+        "registry.example.com/app:1.25",
+        Some("Always"),
+    )]));
+    assert_plain_accept(&evaluate(&p, &trusted, &req));
+}
+
+#[test]
+fn policy_exempt_images_and_containers_are_skipped() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let req = create(pod_with(vec![
+        container("web", "nginx:latest", Some("Always")),
+        container("istio-proxy", "istio/proxyv2:latest", Some("IfNotPresent")),
+    ]));
+    let settings =
+        json!({"exemptImages": ["nginx:*"], "exemptContainers": [{"name": "istio-proxy"}]});
+    assert_plain_accept(&evaluate(&p, &settings, &req));
+}
+
+// ---- where images are found ----
+
+#[test]
+fn policy_finds_deployment_containers() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let req = create(deployment_with(vec![container(
+        "api",
+        "ghcr.io/example/api:latest",
+        Some("Always"),
+    )]));
+    assert_rejected(
+        &evaluate(&p, &json!({}), &req),
+        &[
+            "spec.template.spec.containers[0]",
+            "ghcr.io/example/api:latest",
+        ],
+    );
+}
+
+#[test]
+fn policy_finds_cronjob_containers() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let req = create(cronjob_with(vec![container(
+        "job",
+        "busybox",
+        Some("Always"),
+    )]));
+    assert_rejected(
+        &evaluate(&p, &json!({}), &req),
+        &[
+            "spec.jobTemplate.spec.template.spec.containers[0]",
+            "busybox",
+        ],
+    );
+}
+
+#[test]
+fn policy_finds_ephemeral_containers_of_kubectl_debug() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let mut object = pod_with(vec![container("web", "nginx:1.25.3", Some("Always"))]);
+    object["spec"]["ephemeralContainers"] =
+        json!([container("debugger", "busybox:latest", Some("Always"))]);
+    let mut req = admission_request(
+        "UPDATE",
+        object.clone(),
+        Some(pod_with(vec![container(
+            "web",
+            "nginx:1.25.3",
+            Some("Always"),
+        )])),
+    );
+    req["subResource"] = json!("ephemeralcontainers");
+    assert_rejected(
+        &evaluate(&p, &json!({}), &req),
+        &["ephemeralContainers[0]", "busybox:latest"],
+    );
+}
+
+#[test]
+fn policy_finds_image_volumes() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let req = create(pod(json!({
+        "containers": [container("web", "nginx:1.25.3", Some("Always"))],
+        "volumes": [{"name": "data", "image": {"reference": "ghcr.io/example/data:latest", "pullPolicy": "Always"}}],
+    })));
+    assert_rejected(
+        &evaluate(&p, &json!({}), &req),
+        &["ghcr.io/example/data:latest"],
+    );
+}
+
+#[test]
+fn policy_accepts_delete_and_other_kinds() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let bad = pod_with(vec![container("web", "nginx:latest", Some("IfNotPresent"))]);
+    let delete = admission_request("DELETE", Value::Null, Some(bad));
+    assert_plain_accept(&evaluate(&p, &json!({}), &delete));
+    let cm = create(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "default"},
+        "data": {"image": "nginx:latest"},
+    }));
+    assert_plain_accept(&evaluate(&p, &json!({}), &cm));
+}
+
+#[test]
+fn policy_update_leaves_unchanged_containers_alone() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let old = pod_with(vec![container("web", "nginx:latest", Some("IfNotPresent"))]);
+    let mut new = old.clone();
+    new["metadata"]["labels"]["extra"] = json!("label");
+    let req = admission_request("UPDATE", new.clone(), Some(old.clone()));
+    assert_plain_accept(&evaluate(&p, &json!({}), &req));
+    // A changed image is judged.
+    new["spec"]["containers"][0]["image"] = json!("busybox");
+    let req = admission_request("UPDATE", new, Some(old));
+    assert_rejected(&evaluate(&p, &json!({}), &req), &["busybox"]);
+}
+
+// ---- pull policy ----
+
+#[test]
+fn policy_sets_missing_pull_policy_to_always_and_keeps_unknown_fields() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let mut c = container("web", "nginx:1.25.3", None);
+    c["x-unknown-field"] = json!({"kept": true});
+    let mut object = pod_with(vec![c]);
+    object["spec"]["x-unknown-spec-field"] = json!(42);
+    let req = create(object);
+    let resp = evaluate(&p, &json!({}), &req);
+    assert_eq!(resp.patch_type.as_deref(), Some("JSONPatch"), "{resp:?}");
+    assert_patch_touches_only_images(&resp);
+    let out = patched(&resp, &req);
+    assert_eq!(out["spec"]["containers"][0]["imagePullPolicy"], "Always");
+    assert_eq!(
+        out["spec"]["containers"][0]["x-unknown-field"],
+        json!({"kept": true})
+    );
+    assert_eq!(out["spec"]["x-unknown-spec-field"], 42);
+}
+
+#[test]
+fn policy_pull_policy_reject_never_mutates() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let settings = json!({"pullPolicyAction": "reject"});
+    let req = create(pod_with(vec![container(
+        "web",
+        "nginx:1.25.3",
+        Some("IfNotPresent"),
+    )]));
+    let resp = evaluate(&p, &settings, &req);
+    assert_rejected(&resp, &["nginx:1.25.3"]);
+    // Deployed with `mutating: false` it behaves the same.
+    let resp = resp.enforce_not_mutating("immutable-images");
+    assert!(
+        !resp.allowed && resp.message().contains("nginx:1.25.3"),
+        "{resp:?}"
+    );
+}
+
+#[test]
+fn policy_allows_if_not_present_when_pinned_if_configured() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let image = format!("nginx:1.25.3@{DIGEST}");
+    let req = create(pod_with(vec![container(
+        "web",
+        &image,
+        Some("IfNotPresent"),
+    )]));
+    assert_plain_accept(&evaluate(
+        &p,
+        &json!({"allowIfNotPresentWhenPinned": true}),
+        &req,
+    ));
+    let resp = evaluate(&p, &json!({}), &req);
+    assert_eq!(
+        patched(&resp, &req)["spec"]["containers"][0]["imagePullPolicy"],
+        "Always"
+    );
+}
+
+// ---- warn ----
+
+#[test]
+fn policy_warn_mode_accepts_with_short_warnings() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let settings = json!({"mutableTagAction": "warn", "pullPolicyAction": "warn"});
+    let req = create(pod(json!({
+        "containers": [container("web", "nginx:latest", Some("Always")), container("side", "envoy:1.30.1", Some("IfNotPresent"))],
+        "initContainers": [container("init", "busybox", Some("Always"))],
+    })));
+    let resp = evaluate(&p, &settings, &req);
+    assert!(resp.allowed && resp.patch.is_none(), "{resp:?}");
+    assert_eq!(resp.warnings().len(), 3, "{resp:?}");
+    for w in resp.warnings() {
+        assert!(w.len() < 120, "warning too long ({}): {w}", w.len());
+    }
+}
+
+// ---- pinning against a real registry ----
+
+#[test]
+fn policy_pins_mutable_tag_to_the_registry_digest() {
+    let registry = Registry::start().unwrap();
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let pushed = push_image(&registry, "app", "latest", "pin me").unwrap();
+    let req = create(pod_with(vec![container(
+        "app",
+        &pushed.reference,
+        Some("Always"),
+    )]));
+    let resp = evaluate(&p, &json!({"mutableTagAction": "pin"}), &req);
+    assert_patch_touches_only_images(&resp);
+    assert_eq!(
+        patched(&resp, &req)["spec"]["containers"][0]["image"],
+        pushed.pinned()
+    );
+    let lookups = p.digest_lookups();
+    assert_eq!(lookups.len(), 1, "{lookups:?}");
+    assert_eq!(lookups[0].payload, format!("{:?}", pushed.reference));
+}
+
+#[test]
+fn policy_pins_multi_arch_tag_to_the_index_digest() {
+    let registry = Registry::start().unwrap();
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let platforms = [Platform::LINUX_AMD64, Platform::LINUX_ARM64];
+    let pushed = push_multi_arch(&registry, "multi", "latest", &platforms, "multi").unwrap();
+    let req = create(pod_with(vec![container(
+        "app",
+        &pushed.reference,
+        Some("Always"),
+    )]));
+    let resp = evaluate(&p, &json!({"mutableTagAction": "pin"}), &req);
+    assert_eq!(
+        patched(&resp, &req)["spec"]["containers"][0]["image"],
+        format!("{}@{}", pushed.reference, pushed.digest)
+    );
+}
+
+#[test]
+fn policy_pin_follows_a_repushed_tag() {
+    let registry = Registry::start().unwrap();
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let settings = json!({"mutableTagAction": "pin"});
+    let first = push_image(&registry, "app", "latest", "build 1").unwrap();
+    let req = create(pod_with(vec![container(
+        "app",
+        &first.reference,
+        Some("Always"),
+    )]));
+    let one = patched(&evaluate(&p, &settings, &req), &req);
+    let second = push_image(&registry, "app", "latest", "build 2").unwrap();
+    let two = patched(&evaluate(&p, &settings, &req), &req);
+    assert_eq!(one["spec"]["containers"][0]["image"], first.pinned());
+    assert_eq!(two["spec"]["containers"][0]["image"], second.pinned());
+}
+
+#[test]
+fn policy_pins_immutable_tags_of_docker_hub_names_via_a_mirror() {
+    let registry = Registry::start().unwrap();
+    let Some(p) = common::policy(host_with_mirror(&registry)) else {
+        return;
+    };
+    let pushed = push_image(&registry, "library/nginx", "1.25.3", "nginx").unwrap();
+    let req = create(deployment_with(vec![container(
+        "web",
+        "nginx:1.25.3",
+        Some("Always"),
+    )]));
+    let resp = evaluate(&p, &json!({"pinImmutableTags": true}), &req);
+    assert_eq!(
+        patched(&resp, &req)["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!("nginx:1.25.3@{}", pushed.digest)
+    );
+}
+
+#[test]
+fn policy_pin_failure_rejects_or_warns() {
+    let mut registry = Registry::start().unwrap();
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let image = registry.image("app:latest");
+    registry.stop();
+    let req = create(pod_with(vec![container("app", &image, Some("Always"))]));
+
+    let resp = evaluate(&p, &json!({"mutableTagAction": "pin"}), &req);
+    assert_rejected(&resp, &[&image]);
+
+    let resp = evaluate(
+        &p,
+        &json!({"mutableTagAction": "pin", "pinFailureAction": "warn"}),
+        &req,
+    );
+    assert!(resp.allowed && resp.patch.is_none(), "{resp:?}");
+    assert!(!resp.warnings().is_empty(), "{resp:?}");
+}
+
+#[test]
+fn policy_does_not_call_the_registry_without_pinning() {
+    let Some(p) = common::policy(HostConfig::default()) else {
+        return;
+    };
+    let req = create(pod_with(vec![container(
+        "web",
+        "nginx:latest",
+        Some("Always"),
+    )]));
+    evaluate(&p, &json!({}), &req);
+    assert!(p.digest_lookups().is_empty(), "{:?}", p.digest_lookups());
+}
