@@ -4,6 +4,7 @@
 #   make check   every check and test: fmt, clippy, unit tests, e2e tests, bats (what CI runs)
 
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -type f -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
 KWRUN := target/release/kwrun
@@ -27,19 +28,25 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md
 $(KWRUN): $(shell find e2e-tests/src -type f) e2e-tests/Cargo.toml
 	cargo build --release -p e2e-tests --bin kwrun
 
+# Prints the AdmissionResponse in $$out, then its JSONPatch decoded, if it has one.
+SHOW_ANSWER = echo "$$out"; patch=$$(echo "$$out" | sed -n 's/.*"patch":"\([^"]*\)".*/\1/p'); \
+	  if [ -n "$$patch" ]; then echo "\# patch: $$(echo "$$patch" | base64 -d)"; fi
+
 # The main job: evaluate the sample requests like `kwctl run` does and print the answers.
 run: policy.wasm $(KWRUN)
 	@for sample in "deployment.json settings-default.json" "pod.json settings-warn.json" \
 	               "cronjob.json settings-default.json"; do \
 	  set -- $$sample; \
 	  echo "### kwrun --request-path test_data/$$1 --settings-path test_data/$$2 policy.wasm"; \
-	  $(KWRUN) --request-path test_data/$$1 --settings-path test_data/$$2 policy.wasm || exit 1; \
+	  out=$$($(KWRUN) --request-path test_data/$$1 --settings-path test_data/$$2 policy.wasm); \
+	  $(SHOW_ANSWER); \
 	done
 	@echo "### every other sample, default settings"
 	@for req in test_data/*.json; do \
 	  case $$req in */settings-*) continue;; esac; \
 	  echo "# $$req"; \
-	  $(KWRUN) --request-path $$req --settings-path test_data/settings-default.json policy.wasm || exit 1; \
+	  out=$$($(KWRUN) --request-path $$req --settings-path test_data/settings-default.json policy.wasm); \
+	  $(SHOW_ANSWER); \
 	done
 
 fmt:
