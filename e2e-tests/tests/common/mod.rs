@@ -6,33 +6,20 @@ use std::sync::OnceLock;
 use e2e_tests::{HostConfig, Policy, PolicyModule, policy_wasm_path};
 use serde_json::{Value, json};
 
-/// The policy under test, compiled once per test binary.
-///
-/// `None` (the test returns early, printing why) when the default `<workspace>/policy.wasm`
-/// has not been built; a missing file named by env `POLICY_WASM`, or any missing file when
-/// env `E2E_REQUIRE_POLICY` is set, fails instead.
+/// The policy under test, compiled once per test binary. A missing `policy.wasm` fails the
+/// test (build it with `make policy.wasm`, or point env `POLICY_WASM` at a build).
 pub fn policy_module() -> Option<PolicyModule> {
-    static MODULE: OnceLock<Option<PolicyModule>> = OnceLock::new();
-    MODULE
-        .get_or_init(|| {
-            let path = policy_wasm_path();
-            if !path.exists() {
-                let required = std::env::var_os("POLICY_WASM").is_some()
-                    || std::env::var_os("E2E_REQUIRE_POLICY").is_some();
-                assert!(
-                    !required,
-                    "policy wasm {} not found; build it with `make policy.wasm`",
-                    path.display()
-                );
-                eprintln!(
-                    "SKIPPED: {} not found; build it with `make policy.wasm` (or set POLICY_WASM)",
-                    path.display()
-                );
-                return None;
-            }
-            Some(PolicyModule::from_file(&path).unwrap_or_else(|e| panic!("{e}")))
-        })
-        .clone()
+    static MODULE: OnceLock<PolicyModule> = OnceLock::new();
+    let module = MODULE.get_or_init(|| {
+        let path = policy_wasm_path();
+        assert!(
+            path.exists(),
+            "policy wasm {} not found; build it with `make policy.wasm`",
+            path.display()
+        );
+        PolicyModule::from_file(&path).unwrap_or_else(|e| panic!("{e}"))
+    });
+    Some(module.clone())
 }
 
 /// A policy instance answering host calls per `config`; `None` when the policy has not
