@@ -578,3 +578,38 @@ fn policy_does_not_call_the_registry_without_pinning() {
     evaluate(&p, &json!({}), &req);
     assert!(p.digest_lookups().is_empty(), "{:?}", p.digest_lookups());
 }
+
+#[test]
+fn policy_pins_a_deployment_version_tag_and_follows_its_repush() {
+    let registry = Registry::start().unwrap();
+    let p = common::policy(HostConfig::default()).unwrap();
+    let settings = json!({"pinImmutableTags": true});
+    let first = push_image(&registry, "team/api", "1.0", "release 1.0").unwrap();
+    let req = create(deployment_with(vec![container(
+        "api",
+        &first.reference,
+        Some("Always"),
+    )]));
+    let resp = evaluate(&p, &settings, &req);
+    assert_patch_touches_only_images(&resp);
+    let image = &patched(&resp, &req)["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(
+        image,
+        &json!(format!("{}@{}", first.reference, first.digest))
+    );
+    assert_eq!(
+        first.digest,
+        registry.manifest_digest("team/api", "1.0").unwrap(),
+        "the pin is the digest the registry serves"
+    );
+
+    // Someone re-pushes 1.0: the next admission pins the new bytes.
+    let second = push_image(&registry, "team/api", "1.0", "release 1.0, rebuilt").unwrap();
+    assert_ne!(first.digest, second.digest);
+    let resp = evaluate(&p, &settings, &req);
+    let image = &patched(&resp, &req)["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(
+        image,
+        &json!(format!("{}@{}", second.reference, second.digest))
+    );
+}
