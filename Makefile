@@ -10,7 +10,7 @@ POLICY_SOURCES := $(shell find src -type f -name '*.rs') Cargo.toml $(wildcard C
 KWRUN := target/release/kwrun
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: all setup run check fmt lint test e2e-tests bats clean
+.PHONY: all setup run check fmt lint test e2e-tests bats bench clean
 
 all: policy.wasm
 
@@ -49,6 +49,15 @@ run: policy.wasm $(KWRUN)
 	  $(SHOW_ANSWER); \
 	done
 
+noop.wasm: e2e-tests/noop-policy/src/lib.rs e2e-tests/noop-policy/Cargo.toml
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	cargo build --release --target $(WASM_TARGET) -p noop-policy
+	cp target/$(WASM_TARGET)/release/noop_policy.wasm noop.wasm
+
+# Per-request time of policy.wasm through the e2e host, against the no-op policy, same run.
+bench: policy.wasm noop.wasm
+	cargo run --release -p e2e-tests --bin bench -- policy.wasm noop.wasm
+
 fmt:
 	cargo fmt --all -- --check
 
@@ -69,4 +78,4 @@ check: setup fmt lint test e2e-tests bats
 
 clean:
 	cargo clean
-	rm -f policy.wasm annotated-policy.wasm
+	rm -f policy.wasm annotated-policy.wasm noop.wasm

@@ -1,0 +1,338 @@
+//! `bench`: times `validate` of a policy through the e2e host, against a no-op policy on the
+//! same requests in the same run, and prints the medians and their ratio.
+//!
+//! Each timed call does what policy-server does per request: parse the AdmissionRequest
+//! bytes, build the `{"request", "settings"}` payload, call the guest over waPC, read its
+//! answer and build the AdmissionResponse (with a JSONPatch when it mutates).
+//!
+//! Usage: bench [--iterations N] POLICY.wasm NOOP.wasm
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use e2e_tests::{HostConfig, Policy};
+use serde_json::{Value, json};
+
+struct Case {
+    name: &'static str,
+    request: Vec<u8>,
+    /// What the policy must answer, checked before timing: accepted, mutated.
+    expect: (bool, bool),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut iterations = 400usize;
+    let mut paths = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--iterations" => match it.next().and_then(|n| n.parse().ok()) {
+                Some(n) => iterations = n,
+                None => return usage("--iterations needs a number"),
+            },
+            _ => paths.push(a),
+        }
+    }
+    let [policy_path, noop_path] = paths.as_slice() else {
+        return usage("give the policy and the no-op policy");
+    };
+    let load = |p: &str| Policy::load(p, HostConfig::default()).map_err(|e| format!("{p}: {e}"));
+    let (policy, noop) = match (load(policy_path), load(noop_path)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = json!({});
+
+    println!(
+        "policy.wasm {} bytes, no-op {} bytes; {iterations} timed calls per cell, medians",
+        size(policy_path),
+        size(noop_path)
+    );
+    println!(
+        "{:<34} {:>8} {:>12} {:>12} {:>7}",
+        "request", "bytes", "policy", "no-op", "ratio"
+    );
+    for case in cases() {
+        let answer = admit(&policy, &case.request, &settings);
+        let got = (answer.allowed, answer.patch.is_some());
+        if got != case.expect {
+            eprintln!(
+                "bench: {} answered (allowed, mutated) = {got:?}, expected {:?}: {answer:?}",
+                case.name, case.expect
+            );
+            return ExitCode::FAILURE;
+        }
+        let p = median(&policy, &case.request, &settings, iterations);
+        let n = median(&noop, &case.request, &settings, iterations);
+        println!(
+            "{:<34} {:>8} {:>12} {:>12} {:>6.2}x",
+            case.name,
+            case.request.len(),
+            fmt(p),
+            fmt(n),
+            p.as_secs_f64() / n.as_secs_f64()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn usage(why: &str) -> ExitCode {
+    eprintln!("bench: {why}\nusage: bench [--iterations N] POLICY.wasm NOOP.wasm");
+    ExitCode::from(2)
+}
+
+fn size(path: &str) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn fmt(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
+/// One admission as the host handles it, from the request's bytes to the response.
+fn admit(policy: &Policy, request: &[u8], settings: &Value) -> e2e_tests::AdmissionResponse {
+    let request: Value = serde_json::from_slice(request).expect("bench requests are JSON");
+    policy.validate(&request, settings)
+}
+
+fn median(policy: &Policy, request: &[u8], settings: &Value, iterations: usize) -> Duration {
+    for _ in 0..iterations.div_ceil(10) {
+        black_box(admit(policy, request, settings));
+    }
+    let mut times: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(admit(policy, black_box(request), settings));
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+// ---- the requests ----
+
+fn cases() -> Vec<Case> {
+    let small_pod = pod(vec![
+        container(0, "registry.example.com/shop/web:2.14.1", 4),
+        container(1, "registry.example.com/shop/sidecar:1.3.0", 2),
+    ]);
+    let deployment = workload(
+        "Deployment",
+        "apps/v1",
+        (0..35)
+            .map(|i| container(i, &format!("registry.example.com/shop/svc-{i}:1.{i}.0"), 8))
+            .collect(),
+    );
+    let cronjob = cronjob(vec![
+        container(0, "registry.example.com/ops/backup:3.2.1", 6),
+        container(1, "registry.example.com/ops/uploader:0.9.4", 3),
+    ]);
+    let rejected = workload(
+        "Deployment",
+        "apps/v1",
+        (0..35)
+            .map(|i| {
+                let image = match i % 3 {
+                    0 => format!("registry.example.com/shop/svc-{i}:latest"),
+                    1 => format!("registry.example.com/shop/svc-{i}"),
+                    _ => format!("localhost:5000/svc-{i}"),
+                };
+                container(i, &image, 8)
+            })
+            .collect(),
+    );
+    let old = deployment.clone();
+    let mut new = deployment.clone();
+    new["metadata"]["labels"]["rollout"] = json!("canary");
+    new["metadata"]["resourceVersion"] = json!("48213");
+
+    let bytes = |v: &Value| serde_json::to_vec(v).expect("serializable");
+    vec![
+        Case {
+            name: "Pod, 2 containers",
+            request: bytes(&request("Pod", "", "v1", "CREATE", &small_pod, None)),
+            expect: (true, false),
+        },
+        Case {
+            name: "Deployment, 35 containers",
+            request: bytes(&request(
+                "Deployment",
+                "apps",
+                "v1",
+                "CREATE",
+                &deployment,
+                None,
+            )),
+            expect: (true, false),
+        },
+        Case {
+            name: "CronJob, 2 containers",
+            request: bytes(&request("CronJob", "batch", "v1", "CREATE", &cronjob, None)),
+            expect: (true, false),
+        },
+        Case {
+            name: "Deployment, 35 violations",
+            request: bytes(&request(
+                "Deployment",
+                "apps",
+                "v1",
+                "CREATE",
+                &rejected,
+                None,
+            )),
+            expect: (false, false),
+        },
+        Case {
+            name: "Deployment UPDATE, labels only",
+            request: bytes(&request(
+                "Deployment",
+                "apps",
+                "v1",
+                "UPDATE",
+                &new,
+                Some(&old),
+            )),
+            expect: (true, false),
+        },
+    ]
+}
+
+fn request(
+    kind: &str,
+    group: &str,
+    version: &str,
+    operation: &str,
+    object: &Value,
+    old: Option<&Value>,
+) -> Value {
+    let resource = format!("{}s", kind.to_lowercase());
+    json!({
+        "uid": "1299d386-525b-4032-98ae-1949f69f9cfc",
+        "kind": {"group": group, "version": version, "kind": kind},
+        "resource": {"group": group, "version": version, "resource": resource},
+        "requestKind": {"group": group, "version": version, "kind": kind},
+        "requestResource": {"group": group, "version": version, "resource": resource},
+        "name": "shop",
+        "namespace": "shop",
+        "operation": operation,
+        "userInfo": {
+            "username": "system:serviceaccount:argocd:argocd-application-controller",
+            "uid": "0e3b1f5c-4c11-4a9e-9a43-3c2b8d1f7e21",
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:argocd", "system:authenticated"]
+        },
+        "object": object,
+        "oldObject": old,
+        "dryRun": false,
+        "options": {"kind": format!("{}Options", if operation == "CREATE" { "Create" } else { "Update" }),
+                    "apiVersion": "meta.k8s.io/v1", "fieldManager": "argocd-controller"}
+    })
+}
+
+fn metadata(kind: &str) -> Value {
+    json!({
+        "name": "shop",
+        "namespace": "shop",
+        "uid": "5b2c9e0a-8f61-4c3e-9d1e-7a4b2f6c8d90",
+        "generation": 7,
+        "creationTimestamp": "2026-10-02T09:14:27Z",
+        "labels": {"app.kubernetes.io/name": "shop", "app.kubernetes.io/part-of": "storefront",
+                   "app.kubernetes.io/managed-by": "argocd"},
+        "annotations": {"argocd.argoproj.io/tracking-id": format!("shop:apps/{kind}:shop/shop"),
+                        "deployment.kubernetes.io/revision": "7"},
+        "managedFields": [{"manager": "argocd-controller", "operation": "Apply", "apiVersion": "apps/v1",
+                           "time": "2026-11-20T16:02:11Z", "fieldsType": "FieldsV1",
+                           "fieldsV1": {"f:metadata": {"f:labels": {"f:app.kubernetes.io/name": {}}},
+                                        "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {}}}}}}]
+    })
+}
+
+/// A container with realistic fields: env, probes, resources, mounts, security context.
+fn container(i: usize, image: &str, env: usize) -> Value {
+    json!({
+        "name": format!("svc-{i}"),
+        "image": image,
+        "imagePullPolicy": "Always",
+        "args": ["--port=8080", "--log-format=json", format!("--shard={i}")],
+        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                  {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
+        "env": (0..env).map(|e| json!({"name": format!("SHOP_SETTING_{e}"), "value": format!("value-{i}-{e}")}))
+            .chain([json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}),
+                    json!({"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "password"}}})])
+            .collect::<Vec<_>>(),
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTP"},
+                          "initialDelaySeconds": 10, "periodSeconds": 10, "timeoutSeconds": 1,
+                          "successThreshold": 1, "failureThreshold": 3},
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http", "scheme": "HTTP"},
+                           "periodSeconds": 5, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/shop", "readOnly": true},
+                         {"name": "tmp", "mountPath": "/tmp"},
+                         {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}],
+        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "allowPrivilegeEscalation": false,
+                            "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]},
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File"
+    })
+}
+
+fn pod_spec(containers: Vec<Value>) -> Value {
+    json!({
+        "containers": containers,
+        "volumes": [{"name": "config", "configMap": {"name": "shop-config", "defaultMode": 420}},
+                    {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    {"name": "kube-api-access", "projected": {"defaultMode": 420, "sources": [
+                        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}],
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirst",
+        "serviceAccountName": "shop",
+        "securityContext": {"fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100,
+            "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "shop"}}}}]}},
+        "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
+        "schedulerName": "default-scheduler"
+    })
+}
+
+fn pod(containers: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata("Pod"), "spec": pod_spec(containers)})
+}
+
+fn template(containers: Vec<Value>) -> Value {
+    json!({"metadata": {"labels": {"app.kubernetes.io/name": "shop"}}, "spec": pod_spec(containers)})
+}
+
+fn workload(kind: &str, api_version: &str, containers: Vec<Value>) -> Value {
+    json!({
+        "apiVersion": api_version, "kind": kind, "metadata": metadata(kind),
+        "spec": {"replicas": 3, "revisionHistoryLimit": 10,
+                 "selector": {"matchLabels": {"app.kubernetes.io/name": "shop"}},
+                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                 "template": template(containers)},
+        "status": {"observedGeneration": 7, "replicas": 3, "readyReplicas": 3, "availableReplicas": 3}
+    })
+}
+
+fn cronjob(containers: Vec<Value>) -> Value {
+    let mut t = template(containers);
+    t["spec"]["restartPolicy"] = json!("OnFailure");
+    json!({
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": metadata("CronJob"),
+        "spec": {"schedule": "17 3 * * *", "concurrencyPolicy": "Forbid", "successfulJobsHistoryLimit": 3,
+                 "jobTemplate": {"spec": {"backoffLimit": 2, "template": t}}}
+    })
+}
