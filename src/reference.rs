@@ -1,19 +1,34 @@
-//! Reading an image reference: distribution/reference grammar with Docker's normalization.
+//! Reading an image reference: the distribution/reference grammar with Docker's normalization.
 //!
-//! Parsing is `oci-spec`'s `Reference`; this module adds what it leaves out:
-//! whether a tag was *written* (oci-spec fills in `latest`), IPv6 registry literals,
-//! ASCII-only tags, lowercase-hex digests, and messages that say why a reference is invalid.
+//! The grammar (github.com/distribution/reference, `reference.go`):
+//!
+//! ```text
+//! reference  := name [ ":" tag ] [ "@" digest ]
+//! name       := [ domain "/" ] path-component ( "/" path-component )*
+//! domain     := host [ ":" port ]        host: DNS name, IPv4, or "[" IPv6 "]"
+//! path-comp. := [a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*
+//! tag        := [A-Za-z0-9_] [A-Za-z0-9_.-]{0,127}
+//! digest     := algorithm ":" hex        sha256/64, sha384/96, sha512/128 lowercase hex
+//! ```
+//!
+//! and Docker's normalization (`normalize.go`): the first component is a registry only if it
+//! has a `.` or `:` or is `localhost`; otherwise the registry is `docker.io`, and a one-component
+//! Docker Hub name gets `library/`. The parser is a single scan without regexes, which keeps the
+//! policy small and fast; `tests/reference_oracle.rs` checks it against `oci-spec`'s `Reference`
+//! (a regex port of the same Go code) on generated references, where the two must agree except
+//! for the stricter checks documented on [`ImageRef::parse`].
 
-use oci_spec::distribution::{ParseError, Reference};
 use std::fmt;
 use std::net::Ipv6Addr;
 
 /// Longest reference accepted: a 255-character name, a 128-character tag and a sha512 digest
-/// fit with room to spare; anything longer is refused before any parsing.
+/// fit with room to spare; anything longer is refused before it is read.
 const MAX_REFERENCE_LEN: usize = 1024;
-
-/// Stands in for a bracketed IPv6 registry while oci-spec (which does not know them) parses.
-const IPV6_PLACEHOLDER: &str = "ipv6-registry.invalid";
+/// distribution's `NameTotalLengthMax`.
+const NAME_MAX_LEN: usize = 255;
+const DOCKER_HUB: &str = "docker.io";
+const DOCKER_HUB_LEGACY: &str = "index.docker.io";
+const OFFICIAL_PREFIX: &str = "library/";
 
 /// An image reference as written in a pod spec, with its normalized parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +70,15 @@ impl fmt::Display for RefError {
                 f,
                 "the tag must be 1 to 128 ASCII letters, digits, '_', '.' or '-', not starting with '.' or '-'"
             ),
-            RefError::BadRegistry => write!(f, "the registry address is invalid"),
-            RefError::NameTooLong => write!(f, "the repository name is longer than 255 characters"),
+            RefError::BadRegistry => write!(
+                f,
+                "the registry must be a host name, IPv4 or [IPv6] address with an optional :port"
+            ),
+            RefError::NameTooLong => write!(f, "the name is longer than {NAME_MAX_LEN} characters"),
             RefError::Format => write!(
                 f,
-                "it does not follow the form [registry[:port]/]repository[:tag][@algorithm:digest]"
+                "it does not follow the form [registry[:port]/]repository[:tag][@algorithm:digest] \
+                 (repository components are lowercase letters and digits separated by '.', '_', '__' or '-')"
             ),
         }
     }
@@ -67,6 +86,9 @@ impl fmt::Display for RefError {
 
 impl ImageRef {
     /// Parses a reference as Kubernetes and container runtimes read it.
+    ///
+    /// Stricter than a plain grammar match, as registries and container runtimes are: tags are
+    /// ASCII, digests use a supported algorithm with its exact length in lowercase hex.
     pub fn parse(written: &str) -> Result<ImageRef, RefError> {
         if written.is_empty() {
             return Err(RefError::Empty);
@@ -74,36 +96,70 @@ impl ImageRef {
         if written.len() > MAX_REFERENCE_LEN {
             return Err(RefError::TooLong(written.len()));
         }
-        let (ipv6_registry, parseable) = split_ipv6_registry(written)?;
-        let parsed = Reference::try_from(parseable.as_ref()).map_err(|e| explain(written, e))?;
-
-        let (name_and_tag, _) = written.split_once('@').unwrap_or((written, ""));
-        let last_component = name_and_tag.rsplit('/').next().unwrap_or(name_and_tag);
-        let tag_written = last_component.contains(':');
-        let tag = if tag_written {
-            parsed.tag().map(str::to_owned)
-        } else {
-            None
-        };
-        if let Some(t) = &tag {
-            // oci-spec's `\w` is Unicode-aware; the distribution grammar's is ASCII.
-            if !t.is_ascii() {
-                return Err(RefError::BadTag);
-            }
+        // Docker refuses a bare 64-hex name: it reads as an image ID, not a repository.
+        if written.len() == 64
+            && written
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(RefError::Format);
         }
-        let digest = parsed.digest().map(str::to_owned);
-        if let Some(d) = &digest {
+        let (name_and_tag, digest) = match written.split_once('@') {
+            Some((n, d)) => (n, Some(d)),
+            None => (written, None),
+        };
+        if let Some(d) = digest {
             check_digest(d)?;
         }
-        let registry = match ipv6_registry {
-            Some(r) => r,
-            None => parsed.registry().to_owned(),
+        if name_and_tag.starts_with('[') && !name_and_tag.contains('/') {
+            return Err(RefError::BadRegistry);
+        }
+        // The tag is after the first ':' of the last path component (a registry port sits
+        // before the first '/').
+        let last_start = name_and_tag.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match name_and_tag[last_start..].find(':') {
+            Some(i) => (
+                &name_and_tag[..last_start + i],
+                Some(&name_and_tag[last_start + i + 1..]),
+            ),
+            None => (name_and_tag, None),
+        };
+        if let Some(t) = tag
+            && !valid_tag(t)
+        {
+            return Err(RefError::BadTag);
+        }
+        let (registry, path) = match name.split_once('/') {
+            Some((first, rest)) if is_registry(first) => {
+                check_registry(first)?;
+                (first, rest)
+            }
+            _ => (DOCKER_HUB, name),
+        };
+        if path.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(RefError::Uppercase);
+        }
+        if !path.split('/').all(valid_path_component) {
+            return Err(RefError::Format);
+        }
+        if name.len() > NAME_MAX_LEN {
+            return Err(RefError::NameTooLong);
+        }
+        let registry = if registry == DOCKER_HUB_LEGACY {
+            DOCKER_HUB
+        } else {
+            registry
+        };
+        let repository = if registry == DOCKER_HUB && !path.contains('/') {
+            format!("{OFFICIAL_PREFIX}{path}")
+        } else {
+            path.to_owned()
         };
         Ok(ImageRef {
-            registry,
-            repository: parsed.repository().to_owned(),
-            tag,
-            digest,
+            registry: registry.to_owned(),
+            repository,
+            tag: tag.map(str::to_owned),
+            digest: digest.map(str::to_owned),
         })
     }
 
@@ -136,8 +192,89 @@ impl ImageRef {
     }
 }
 
-/// A digest is `algorithm:hex` with the hex length of its algorithm, in lowercase
-/// (oci-spec accepts uppercase hex; registries and go-digest do not).
+/// Docker's rule: a first component is a registry only if it has a `.` or `:` or is
+/// `localhost` (a bracketed IPv6 address has `:`).
+fn is_registry(first: &str) -> bool {
+    first.contains(['.', ':']) || first == "localhost"
+}
+
+/// `host[:port]` where host is a DNS name or IPv4 address (dot-separated components of letters,
+/// digits and inner '-') or a bracketed IPv6 address.
+fn check_registry(registry: &str) -> Result<(), RefError> {
+    let (host_ok, port) = if let Some(rest) = registry.strip_prefix('[') {
+        let close = rest.find(']').ok_or(RefError::BadRegistry)?;
+        (
+            rest[..close].parse::<Ipv6Addr>().is_ok(),
+            &rest[close + 1..],
+        )
+    } else {
+        let host_end = registry.find(':').unwrap_or(registry.len());
+        let host = &registry[..host_end];
+        (
+            host.split('.').all(valid_host_component),
+            &registry[host_end..],
+        )
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err(RefError::BadRegistry)
+    }
+}
+
+fn valid_host_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'-')
+}
+
+/// `[a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*`
+fn valid_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < b.len() && alnum(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == b.len() {
+            return true;
+        }
+        match b[i] {
+            b'.' => i += 1,
+            b'_' => i += if b.get(i + 1) == Some(&b'_') { 2 } else { 1 },
+            b'-' => {
+                while b.get(i) == Some(&b'-') {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+fn valid_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// A digest is `algorithm:hex` with the hex length of its algorithm, in lowercase, as
+/// registries and go-digest require.
 pub fn check_digest(digest: &str) -> Result<(), RefError> {
     let Some((algorithm, hex)) = digest.split_once(':') else {
         return Err(RefError::BadDigest("it must be algorithm:hex".into()));
@@ -164,98 +301,6 @@ pub fn check_digest(digest: &str) -> Result<(), RefError> {
         ));
     }
     Ok(())
-}
-
-/// `[2001:db8::1]:5000/app:1.0` → registry `[2001:db8::1]:5000`, and a reference oci-spec can
-/// parse with a placeholder registry in its place.
-fn split_ipv6_registry(
-    written: &str,
-) -> Result<(Option<String>, std::borrow::Cow<'_, str>), RefError> {
-    if !written.starts_with('[') {
-        return Ok((None, written.into()));
-    }
-    let (host_port, rest) = written.split_once('/').ok_or(RefError::BadRegistry)?;
-    let close = host_port.find(']').ok_or(RefError::BadRegistry)?;
-    host_port[1..close]
-        .parse::<Ipv6Addr>()
-        .map_err(|_| RefError::BadRegistry)?;
-    let port = &host_port[close + 1..];
-    if !port.is_empty() {
-        let digits = port.strip_prefix(':').ok_or(RefError::BadRegistry)?;
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(RefError::BadRegistry);
-        }
-    }
-    Ok((
-        Some(host_port.to_owned()),
-        format!("{IPV6_PLACEHOLDER}{port}/{rest}").into(),
-    ))
-}
-
-/// Turns oci-spec's error into a reason a person can act on.
-fn explain(written: &str, e: ParseError) -> RefError {
-    match e {
-        ParseError::NameEmpty => RefError::Empty,
-        ParseError::NameContainsUppercase => RefError::Uppercase,
-        ParseError::NameTooLong => RefError::NameTooLong,
-        ParseError::TagInvalidFormat => RefError::BadTag,
-        ParseError::DigestInvalidFormat
-        | ParseError::DigestInvalidLength
-        | ParseError::DigestUnsupported => match written.split_once('@') {
-            Some((_, d)) => check_digest(d)
-                .err()
-                .unwrap_or(RefError::BadDigest("it must be algorithm:hex".into())),
-            None => RefError::BadDigest("it must be algorithm:hex".into()),
-        },
-        ParseError::ReferenceInvalidFormat => diagnose(written),
-    }
-}
-
-/// oci-spec reports most failures as one "invalid format"; find the part that is wrong.
-fn diagnose(written: &str) -> RefError {
-    let (name_and_tag, digest) = match written.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (written, None),
-    };
-    if let Some(d) = digest
-        && let Err(e) = check_digest(d)
-    {
-        return e;
-    }
-    let (path, tag) = match name_and_tag.rsplit_once('/') {
-        Some((head, last)) => match last.split_once(':') {
-            Some((repo, tag)) => (format!("{head}/{repo}"), Some(tag)),
-            None => (name_and_tag.to_owned(), None),
-        },
-        None => match name_and_tag.split_once(':') {
-            Some((repo, tag)) => (repo.to_owned(), Some(tag)),
-            None => (name_and_tag.to_owned(), None),
-        },
-    };
-    // The first component is a registry only if it has '.' or ':' or is localhost.
-    let repository = match path.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => rest,
-        _ => path.as_str(),
-    };
-    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
-        return RefError::Uppercase;
-    }
-    if let Some(t) = tag
-        && !valid_tag(t)
-    {
-        return RefError::BadTag;
-    }
-    RefError::Format
-}
-
-fn valid_tag(tag: &str) -> bool {
-    let bytes = tag.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]
@@ -390,7 +435,24 @@ mod tests {
             Err(RefError::BadTag)
         );
         assert_eq!(ImageRef::parse(" nginx"), Err(RefError::Format));
-        assert_eq!(ImageRef::parse("http://nginx"), Err(RefError::Format));
+        assert_eq!(ImageRef::parse("http://nginx"), Err(RefError::BadRegistry));
+        assert_eq!(ImageRef::parse("a..b/app"), Err(RefError::BadRegistry));
+        assert_eq!(
+            ImageRef::parse("reg.io/a__b/c---d/e.f_g:1")
+                .unwrap()
+                .repository,
+            "a__b/c---d/e.f_g"
+        );
+        for bad in [
+            "reg.io/a___b",
+            "reg.io/a_.b",
+            "reg.io/-a",
+            "reg.io/a-",
+            "reg.io//a",
+            "reg.io/",
+        ] {
+            assert_eq!(ImageRef::parse(bad), Err(RefError::Format), "{bad}");
+        }
         assert_eq!(
             ImageRef::parse(&"a".repeat(2000)),
             Err(RefError::TooLong(2000))

@@ -2,7 +2,7 @@
 //! judgement uses (globs and regexes compiled once per distinct settings document).
 
 use glob::{MatchOptions, Pattern};
-use regex::{Regex, RegexBuilder};
+use regex_lite::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,6 +13,8 @@ pub const SEMVER_WORD: &str = "semver";
 pub const SEMVER_REGEX: &str = r"v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(\.(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?";
 /// Compiled size bound for a user regex: generous for real tag patterns, refuses blow-ups.
 const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// Nesting bound for a user regex.
+const REGEX_NEST_LIMIT: u32 = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -214,15 +216,21 @@ fn compile_tag_regex(index: usize, pattern: &str) -> Result<Regex, String> {
     if body.is_empty() {
         return Err(format!("immutableTagPatterns[{index}]: empty pattern"));
     }
-    RegexBuilder::new(&format!("^(?:{body})$"))
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| {
-            let e = e.to_string();
-            let first = e.lines().last().unwrap_or(&e).trim().to_owned();
-            format!("immutableTagPatterns[{index}]: invalid regex {pattern:?}: {first}")
-        })
+    let build = |re: &str| {
+        RegexBuilder::new(re)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .nest_limit(REGEX_NEST_LIMIT)
+            .build()
+            .map_err(|e| {
+                let e = e.to_string();
+                let last = e.lines().last().unwrap_or(&e).trim().to_owned();
+                format!("immutableTagPatterns[{index}]: invalid regex {pattern:?}: {last}")
+            })
+    };
+    // The pattern must stand on its own, so that it cannot close the anchoring group
+    // (`1)|(.*` would otherwise make `^(?:1)|(.*)$`, which matches every tag).
+    build(body)?;
+    build(&format!("^(?:{body})$"))
 }
 
 /// A registry is `host[:port]` as it appears before the first `/` of a reference.
@@ -408,6 +416,15 @@ mod tests {
         ] {
             assert!(!re.is_match(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_pattern_cannot_escape_its_anchors() {
+        let e = err(r#"{"immutableTagPatterns":["1)|(.*"]}"#);
+        assert!(
+            e.starts_with("immutableTagPatterns[0]: invalid regex"),
+            "{e}"
+        );
     }
 
     #[test]
