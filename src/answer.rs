@@ -8,6 +8,10 @@ use crate::judge::TagVerdict;
 
 /// Kubernetes truncates warnings past 256 characters and asks for at most 120.
 pub const WARNING_MAX: usize = 120;
+/// Longest tag or value quoted whole in a warning.
+const WARNING_TAG_MAX: usize = 16;
+/// Longest image quoted whole in a rejection message (a 1 MB image gives a short message).
+const MESSAGE_IMAGE_MAX: usize = 256;
 
 /// What is wrong with one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,31 +109,38 @@ impl Violation {
 
     fn subject(&self) -> String {
         let what = if self.volume { "image volume" } else { "image" };
+        let image = elide(&self.image, MESSAGE_IMAGE_MAX);
         if self.name.is_empty() {
-            format!("{} {what} {:?}", self.place, self.image)
+            format!("{} {what} {image:?}", self.place)
         } else {
-            format!("{} {:?} {what} {:?}", self.place, self.name, self.image)
+            let name = elide(&self.name, MESSAGE_IMAGE_MAX);
+            format!("{} {name:?} {what} {image:?}", self.place)
         }
     }
 
-    /// One short line for a Kubernetes warning, at most `WARNING_MAX` characters.
+    /// One short line for a Kubernetes warning, at most `WARNING_MAX` characters: the place
+    /// stays whole, a long tag or image is shortened in the middle.
     pub fn warning(&self) -> String {
+        let tag = |t: &str| elide(t, WARNING_TAG_MAX);
         let short = match &self.problem {
             Problem::Invalid(_) => "invalid image reference".to_owned(),
             Problem::Tag(TagVerdict::NoTag) => "no tag, floats like :latest".to_owned(),
-            Problem::Tag(TagVerdict::MutableTag { tag, .. }) => format!("mutable tag {tag:?}"),
-            Problem::Tag(TagVerdict::Unlisted { tag }) => {
-                format!("tag {tag:?} matches no immutableTagPatterns")
+            Problem::Tag(TagVerdict::MutableTag { tag: t, .. }) => {
+                format!("mutable tag {:?}", tag(t))
+            }
+            Problem::Tag(TagVerdict::Unlisted { tag: t }) => {
+                format!("tag {:?} not in immutableTagPatterns", tag(t))
             }
             Problem::Tag(_) => "not mutable".to_owned(),
             Problem::PullPolicy { policy, .. } => {
-                format!("{} {policy}, not Always", self.policy_field())
+                format!("{} {}, not Always", self.policy_field(), tag(policy))
             }
             Problem::PinFailed(_) => "not pinned, digest lookup failed".to_owned(),
         };
-        let fixed = self.place.chars().count() + short.chars().count() + 6;
-        let room = WARNING_MAX.saturating_sub(fixed).max(8);
-        format!("{} {:?}: {short}", self.place, elide(&self.image, room))
+        // `<place> "<image>": <short>`
+        let fixed = self.place.chars().count() + short.chars().count() + 5;
+        let room = WARNING_MAX.saturating_sub(fixed);
+        format!("{} \"{}\": {short}", self.place, elide(&self.image, room))
     }
 }
 
@@ -138,6 +149,9 @@ fn elide(s: &str, max: usize) -> String {
     let n = s.chars().count();
     if n <= max {
         return s.to_owned();
+    }
+    if max == 0 {
+        return String::new();
     }
     let keep = max - 1;
     let head: String = s.chars().take(keep / 2).collect();

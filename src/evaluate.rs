@@ -41,8 +41,9 @@ struct Request<'a> {
 
 #[derive(Deserialize)]
 struct GroupVersionKind<'a> {
-    #[serde(borrow, default)]
-    group: Text<'a>,
+    /// Absent only in hand-written requests; then the kind alone decides.
+    #[serde(borrow)]
+    group: Option<Text<'a>>,
     #[serde(borrow)]
     kind: Option<Text<'a>>,
 }
@@ -55,7 +56,8 @@ pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResp
 fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationResponse, String> {
     let mut de = serde_json::Deserializer::from_slice(payload);
     let payload: Payload = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        if e.path().iter().next().is_some() {
+        let path = e.path().to_string();
+        if path != "?" && path != "." && e.path().iter().next().is_some() {
             format!(
                 "the request is not an AdmissionRequest: {}: {}",
                 e.path(),
@@ -87,7 +89,8 @@ fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationR
         return Err("the request has no kind".into());
     }
     let sub_resource = request.sub_resource.as_ref().map_or("", Text::as_str);
-    let Some(shape) = podspec::shape_of(gvk.group.as_str(), kind, sub_resource) else {
+    let Some(shape) = podspec::shape_of(gvk.group.as_ref().map(Text::as_str), kind, sub_resource)
+    else {
         return Ok(answer::accept());
     };
     let object = request
@@ -219,9 +222,11 @@ fn judge_site(
     let mut fields = Vec::new();
     let mut final_image = image;
     if wants_pin {
-        match pinner.digest(written) {
-            Ok(digest) => {
-                let pinned = pinned_reference(written, &digest);
+        match pinner
+            .digest(written)
+            .and_then(|d| pinned_reference(written, &d).map(|p| (d, p)))
+        {
+            Ok((digest, pinned)) => {
                 final_image.digest = Some(digest);
                 fields.push((site.list.image_key(), pinned));
             }

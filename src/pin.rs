@@ -53,9 +53,14 @@ impl<'r> Pinner<'r> {
     }
 }
 
-/// `<reference as written>@<digest>`: the tag stays for people, the digest decides.
-pub fn pinned_reference(written: &str, digest: &str) -> String {
-    format!("{written}@{digest}")
+/// `<reference as written>@<digest>`: the tag stays for people, the digest decides. Never a
+/// reference this policy would refuse on the next admission (one past the length limit).
+pub fn pinned_reference(written: &str, digest: &str) -> Result<String, String> {
+    let pinned = format!("{written}@{digest}");
+    match crate::reference::ImageRef::parse(&pinned) {
+        Ok(_) => Ok(pinned),
+        Err(e) => Err(format!("the pinned reference would be invalid: {e}")),
+    }
 }
 
 #[cfg(test)]
@@ -124,10 +129,19 @@ mod tests {
 
     #[test]
     fn pinned_reference_keeps_the_tag() {
-        assert_eq!(pinned_reference("nginx:1.25", D), format!("nginx:1.25@{D}"));
         assert_eq!(
-            pinned_reference("localhost:5000/app", D),
+            pinned_reference("nginx:1.25", D).unwrap(),
+            format!("nginx:1.25@{D}")
+        );
+        assert_eq!(
+            pinned_reference("localhost:5000/app", D).unwrap(),
             format!("localhost:5000/app@{D}")
+        );
+        let long = format!("{}.example.com/app:1", "r".repeat(980));
+        assert!(
+            pinned_reference(&long, D)
+                .unwrap_err()
+                .contains("would be invalid")
         );
     }
 }

@@ -63,8 +63,12 @@ pub const EPHEMERAL_SUBRESOURCE: &str = "ephemeralcontainers";
 
 /// The shape of a request's object, or `None` for kinds and subresources that hold no images
 /// this policy judges.
-pub fn shape_of(group: &str, kind: &str, sub_resource: &str) -> Option<Shape> {
-    let (_, _, shape) = KINDS.iter().find(|(g, k, _)| *g == group && *k == kind)?;
+/// A request without a group (written by hand; the API server always sends one) is matched by
+/// kind alone.
+pub fn shape_of(group: Option<&str>, kind: &str, sub_resource: &str) -> Option<Shape> {
+    let (_, _, shape) = KINDS
+        .iter()
+        .find(|(g, k, _)| group.is_none_or(|group| *g == group) && *k == kind)?;
     match (shape, sub_resource) {
         (_, "") => Some(*shape),
         (Shape::Pod, EPHEMERAL_SUBRESOURCE) => Some(Shape::Pod),
@@ -381,23 +385,30 @@ mod tests {
 
     #[test]
     fn every_kind_has_a_shape() {
-        assert_eq!(shape_of("", "Pod", ""), Some(Shape::Pod));
-        assert_eq!(shape_of("", "Pod", "ephemeralcontainers"), Some(Shape::Pod));
-        assert_eq!(shape_of("", "Pod", "status"), None);
-        assert_eq!(shape_of("", "PodTemplate", ""), Some(Shape::PodTemplate));
+        assert_eq!(shape_of(Some(""), "Pod", ""), Some(Shape::Pod));
         assert_eq!(
-            shape_of("", "ReplicationController", ""),
+            shape_of(Some(""), "Pod", "ephemeralcontainers"),
+            Some(Shape::Pod)
+        );
+        assert_eq!(shape_of(Some(""), "Pod", "status"), None);
+        assert_eq!(
+            shape_of(Some(""), "PodTemplate", ""),
+            Some(Shape::PodTemplate)
+        );
+        assert_eq!(
+            shape_of(Some(""), "ReplicationController", ""),
             Some(Shape::Workload)
         );
         for k in ["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"] {
-            assert_eq!(shape_of("apps", k, ""), Some(Shape::Workload), "{k}");
+            assert_eq!(shape_of(Some("apps"), k, ""), Some(Shape::Workload), "{k}");
         }
-        assert_eq!(shape_of("apps", "Deployment", "scale"), None);
-        assert_eq!(shape_of("batch", "Job", ""), Some(Shape::Workload));
-        assert_eq!(shape_of("batch", "CronJob", ""), Some(Shape::CronJob));
-        assert_eq!(shape_of("", "ConfigMap", ""), None);
+        assert_eq!(shape_of(Some("apps"), "Deployment", "scale"), None);
+        assert_eq!(shape_of(Some("batch"), "Job", ""), Some(Shape::Workload));
+        assert_eq!(shape_of(Some("batch"), "CronJob", ""), Some(Shape::CronJob));
+        assert_eq!(shape_of(Some(""), "ConfigMap", ""), None);
         // Same kind name in another group is not ours.
-        assert_eq!(shape_of("batch.volcano.sh", "Job", ""), None);
+        assert_eq!(shape_of(Some("batch.volcano.sh"), "Job", ""), None);
+        assert_eq!(shape_of(None, "Deployment", ""), Some(Shape::Workload));
     }
 
     #[test]

@@ -142,9 +142,6 @@ impl ImageRef {
         if !path.split('/').all(valid_path_component) {
             return Err(RefError::Format);
         }
-        if name.len() > NAME_MAX_LEN {
-            return Err(RefError::NameTooLong);
-        }
         let registry = if registry == DOCKER_HUB_LEGACY {
             DOCKER_HUB
         } else {
@@ -155,6 +152,10 @@ impl ImageRef {
         } else {
             path.to_owned()
         };
+        // distribution checks the length of the normalized name (`docker.io/library/…`).
+        if registry.len() + 1 + repository.len() > NAME_MAX_LEN {
+            return Err(RefError::NameTooLong);
+        }
         Ok(ImageRef {
             registry: registry.to_owned(),
             repository,
@@ -192,10 +193,13 @@ impl ImageRef {
     }
 }
 
-/// Docker's rule: a first component is a registry only if it has a `.` or `:` or is
-/// `localhost` (a bracketed IPv6 address has `:`).
+/// Docker's rule (`splitDockerDomain`): a first component is a registry if it has a `.` or
+/// `:` (a bracketed IPv6 address has `:`), is `localhost`, or has an uppercase letter (a
+/// repository cannot, so `Myregistry/app` is pulled from the host `Myregistry`).
 fn is_registry(first: &str) -> bool {
-    first.contains(['.', ':']) || first == "localhost"
+    first.contains(['.', ':'])
+        || first == "localhost"
+        || first.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 /// `host[:port]` where host is a DNS name or IPv4 address (dot-separated components of letters,
@@ -203,8 +207,11 @@ fn is_registry(first: &str) -> bool {
 fn check_registry(registry: &str) -> Result<(), RefError> {
     let (host_ok, port) = if let Some(rest) = registry.strip_prefix('[') {
         let close = rest.find(']').ok_or(RefError::BadRegistry)?;
+        let address = &rest[..close];
+        // distribution's grammar: hex digits and colons only (no dotted IPv4 tail, no zone).
+        let grammar = address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
         (
-            rest[..close].parse::<Ipv6Addr>().is_ok(),
+            grammar && address.parse::<Ipv6Addr>().is_ok(),
             &rest[close + 1..],
         )
     } else {

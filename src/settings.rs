@@ -16,44 +16,48 @@ const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 /// Nesting bound for a user regex.
 const REGEX_NEST_LIMIT: u32 = 50;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum MutableTagAction {
-    #[default]
-    Reject,
-    Warn,
-    Pin,
+/// A settings value that is one of a few words: only a string with one of them is read (no
+/// other JSON shape), and a wrong value or type names the words allowed.
+macro_rules! word_enum {
+    ($(#[$doc:meta])* $name:ident { $default:ident => $default_word:literal $(, $variant:ident => $word:literal)* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub enum $name {
+            #[default]
+            $default,
+            $($variant,)*
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                const WORDS: &[&str] = &[$default_word $(, $word)*];
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        write!(f, "one of {}", WORDS.join(", "))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        match v {
+                            $default_word => Ok($name::$default),
+                            $($word => Ok($name::$variant),)*
+                            other => Err(E::unknown_variant(other, WORDS)),
+                        }
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    };
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum PinFailureAction {
-    #[default]
-    Reject,
-    Warn,
-    Accept,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum PullPolicyAction {
-    #[default]
-    Mutate,
-    Reject,
-    Warn,
-    Ignore,
-}
-
-/// The list a container is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ContainerType {
-    #[default]
-    Any,
-    Init,
-    Regular,
-    Ephemeral,
-}
+word_enum!(MutableTagAction { Reject => "reject", Warn => "warn", Pin => "pin" });
+word_enum!(PinFailureAction { Reject => "reject", Warn => "warn", Accept => "accept" });
+word_enum!(PullPolicyAction { Mutate => "mutate", Reject => "reject", Warn => "warn", Ignore => "ignore" });
+word_enum!(
+    /// The list a container is in.
+    ContainerType { Any => "any", Init => "init", Regular => "regular", Ephemeral => "ephemeral" }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,11 +143,15 @@ impl Settings {
         if trimmed.is_empty() || trimmed == b"null" {
             return Settings::compile(RawSettings::default());
         }
+        // serde would also fill a struct from an array, by position: settings name their keys.
+        if trimmed[0] != b'{' {
+            return Err("the settings must be a JSON object".into());
+        }
         let mut de = serde_json::Deserializer::from_slice(trimmed);
         let raw: RawSettings = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            if path == "." || path.is_empty() {
+            if path == "." || path == "?" || path.is_empty() {
                 inner.to_string()
             } else {
                 format!("{path}: {inner}")
@@ -352,8 +360,19 @@ mod tests {
         );
         let e = err(r#"{"exemptContainers":[{"name":""}]}"#);
         assert!(e.starts_with("exemptContainers[0].name"), "{e}");
-        let e = err(r#"[1]"#);
-        assert!(e.contains("invalid type"), "{e}");
+        for not_object in ["[1]", "[]", r#"[["nothing"]]"#, "\"x\"", "1"] {
+            assert_eq!(err(not_object), "the settings must be a JSON object");
+        }
+        let e = err(r#"{"mutableTagAction":true}"#);
+        assert!(
+            e.starts_with(
+                "mutableTagAction: invalid type: boolean `true`, expected one of reject, warn, pin"
+            ),
+            "{e}"
+        );
+        let e = err(r#"{"mutableTagAction":{"pin":null}}"#);
+        assert!(e.starts_with("mutableTagAction: invalid type: map"), "{e}");
+        assert!(err("{").starts_with("EOF"), "{}", err("{"));
         let e = err(r#"{} trailing"#);
         assert!(e.contains("trailing"), "{e}");
     }

@@ -438,7 +438,6 @@ fn first_component_is_a_bad_host(b: &Built) -> bool {
 /// repository with an uppercase name, so `exemptImages` and `immutableRegistries` are matched
 /// against the wrong registry (`docker.io/*` exempts an image pulled from the host `Myregistry`).
 #[test]
-#[ignore = "bug: \"Myregistry/app:1\" is read as docker.io/Myregistry/app, kubelet pulls it from the host Myregistry"]
 fn uppercase_first_component_is_a_registry() {
     for s in [
         "Myregistry/app:1",
@@ -462,7 +461,6 @@ fn uppercase_first_component_is_a_registry() {
 /// accepts a dotted IPv4 tail; distribution's grammar (`\[[a-fA-F0-9:]+\]`) does not, so kubelet
 /// refuses the reference the policy accepted (the pod then fails with InvalidImageName).
 #[test]
-#[ignore = "bug: \"[::ffff:1.2.3.4]:5000/app:1\" is accepted, distribution refuses it"]
 fn ipv6_with_dotted_ipv4_tail_is_refused() {
     for s in ["[::ffff:1.2.3.4]:5000/app:1", "[::ffff:0.0.0.0]/0"] {
         assert_eq!(distribution(s), None);
@@ -476,7 +474,6 @@ fn ipv6_with_dotted_ipv4_tail_is_refused() {
 /// refused by the policy itself, so normalizing is not idempotent (found by the `reference`
 /// fuzz target).
 #[test]
-#[ignore = "bug: \"a\" x 248 is accepted; its normalized form docker.io/library/a… is refused"]
 fn name_length_counts_the_normalized_name() {
     let s = "a".repeat(248);
     assert_eq!(distribution(&s), None);
