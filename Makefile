@@ -1,7 +1,8 @@
 # immutable-images: a Kubewarden policy in Rust, built for wasm32-wasip1.
 #
 #   make run     build the policy and evaluate the sample requests in test_data/ (the main job)
-#   make check   every check and test: fmt, clippy, unit tests, e2e tests, bats (what CI runs)
+#   make check   every check and test: fmt, clippy, unit tests, e2e tests, bats, fuzzing
+#                for a bounded time (what CI runs)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
@@ -10,7 +11,7 @@ POLICY_SOURCES := $(shell find src -type f -name '*.rs') Cargo.toml $(wildcard C
 KWRUN := target/release/kwrun
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: all setup run check fmt lint test e2e-tests bats bench clean
+.PHONY: all setup run check fmt lint test e2e-tests bats bench fuzz clean
 
 all: policy.wasm
 
@@ -74,7 +75,12 @@ e2e-tests: policy.wasm
 bats: policy.wasm
 	bats e2e-tests/kwctl.bats
 
-check: setup fmt lint test e2e-tests bats
+# Every fuzz target of fuzz/ for a bounded total time (FUZZ_SECONDS), on the stable toolchain.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
+
+check: setup fmt lint test e2e-tests bats fuzz
 
 clean:
 	cargo clean
