@@ -54,24 +54,16 @@ pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResp
 }
 
 fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationResponse, String> {
-    let mut de = serde_json::Deserializer::from_slice(payload);
-    let payload: Payload = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        if path != "?" && path != "." && e.path().iter().next().is_some() {
-            format!(
-                "the request is not an AdmissionRequest: {}: {}",
-                e.path(),
-                e.inner()
-            )
-        } else {
+    let payload: Payload = crate::json::read(payload).map_err(|e| {
+        if e.path.is_empty() {
             format!(
                 "the payload is not a Kubewarden validation request: {}",
-                e.inner()
+                e.error
             )
+        } else {
+            format!("the request is not an AdmissionRequest: {e}")
         }
     })?;
-    de.end()
-        .map_err(|e| format!("the payload is not a Kubewarden validation request: {e}"))?;
     let settings = match payload.settings {
         Some(raw) => settings::cached(raw.get().as_bytes()),
         None => settings::cached(b"{}"),
@@ -182,7 +174,10 @@ fn judge_site(
     let written = site.image.as_ref().map_or("", Text::as_str);
     let parsed = ImageRef::parse(written);
     let container = site.list.container_type().map(|t| (site.name_str(), t));
-    let normalized = parsed.as_ref().ok().map(ImageRef::normalized);
+    let normalized = match (&parsed, settings.exempt_images.is_empty()) {
+        (Ok(image), false) => Some(image.normalized()),
+        _ => None,
+    };
     if judge::is_exempt(settings, written, normalized.as_deref(), container) {
         return None;
     }

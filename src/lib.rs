@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod evaluate;
+pub mod json;
 pub mod judge;
 pub mod mutate;
 pub mod pin;

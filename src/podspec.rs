@@ -320,16 +320,7 @@ pub fn read_object(shape: Shape, object: &str) -> Result<ObjectImages<'_>, Strin
 }
 
 fn parse<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, String> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            inner.to_string()
-        } else {
-            format!("{path}: {inner}")
-        }
-    })
+    crate::json::read(json.as_bytes()).map_err(|e| e.to_string())
 }
 
 fn sites_of(spec: PodSpecFields<'_>) -> Vec<Site<'_>> {

@@ -147,17 +147,7 @@ impl Settings {
         if trimmed[0] != b'{' {
             return Err("the settings must be a JSON object".into());
         }
-        let mut de = serde_json::Deserializer::from_slice(trimmed);
-        let raw: RawSettings = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." || path == "?" || path.is_empty() {
-                inner.to_string()
-            } else {
-                format!("{path}: {inner}")
-            }
-        })?;
-        de.end().map_err(|e| e.to_string())?;
+        let raw: RawSettings = crate::json::read(trimmed).map_err(|e| e.to_string())?;
         Settings::compile(raw)
     }
 
