@@ -94,9 +94,6 @@ fn artifact_pull_errors_are_clear() {
 
 #[test]
 fn artifact_round_trip_of_the_policy_still_runs() {
-    if common::policy_module().is_none() {
-        return;
-    }
     let wasm = std::fs::read(policy_wasm_path()).unwrap();
     let registry = Registry::start().unwrap();
     let image = registry.image("policies/immutable-images:latest");
@@ -109,4 +106,17 @@ fn artifact_round_trip_of_the_policy_still_runs() {
         .instantiate(common::default_host())
         .unwrap();
     assert_eq!(policy.protocol_version().unwrap(), "v1");
+    // The pulled policy judges like the built one.
+    let request = common::create(common::pod_with(vec![common::container(
+        "web",
+        "nginx:latest",
+        Some("Always"),
+    )]));
+    let resp = common::evaluate(&policy, &serde_json::json!({}), &request);
+    assert!(!resp.allowed, "{resp:?}");
+    assert!(
+        resp.message().contains("tag \"latest\" is mutable"),
+        "{}",
+        resp.message()
+    );
 }
