@@ -1,52 +1,17 @@
 //! Evaluating one admission request: read the payload, find the images, judge each, and
 //! decide the answer (reject, warn, mutate or accept).
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::collections::HashMap;
 
 use crate::answer::{self, Outcome, Problem, Violation};
 use crate::judge::{self, TagVerdict};
 use crate::mutate::{self, Edit};
 use crate::pin::{DigestResolver, Pinner, pinned_reference};
-use crate::podspec::{self, List, Shape, Site, Text};
+use crate::podspec::{self, List, ObjectImages, Shape, Site, Text};
 use crate::reference::ImageRef;
+use crate::request::{self, Object, Payload, Request};
 use crate::settings::{self, MutableTagAction, PinFailureAction, PullPolicyAction, Settings};
 use kubewarden_policy_sdk::response::ValidationResponse;
-
-/// What Kubewarden sends to `validate`: `{"request": <AdmissionRequest>, "settings": {...}}`.
-/// Read in one pass that skips the objects, which are read afterwards by their shape.
-#[derive(Deserialize)]
-struct Payload<'a> {
-    #[serde(borrow)]
-    request: Option<Request<'a>>,
-    #[serde(borrow)]
-    settings: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Request<'a> {
-    #[serde(borrow)]
-    kind: Option<GroupVersionKind<'a>>,
-    #[serde(borrow)]
-    sub_resource: Option<Text<'a>>,
-    #[serde(borrow)]
-    operation: Option<Text<'a>>,
-    #[serde(borrow)]
-    object: Option<&'a RawValue>,
-    #[serde(borrow)]
-    old_object: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct GroupVersionKind<'a> {
-    /// Absent only in hand-written requests; then the kind alone decides.
-    #[serde(borrow)]
-    group: Option<Text<'a>>,
-    #[serde(borrow)]
-    kind: Option<Text<'a>>,
-}
 
 /// Evaluates a `validate` payload. Every input gets an answer; none panics.
 pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResponse {
@@ -54,16 +19,22 @@ pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResp
 }
 
 fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationResponse, String> {
-    let payload: Payload = crate::json::read(payload).map_err(|e| {
-        if e.path.is_empty() {
-            format!(
-                "the payload is not a Kubewarden validation request: {}",
-                e.error
-            )
-        } else {
-            format!("the request is not an AdmissionRequest: {e}")
-        }
-    })?;
+    if let Some(fast) = request::read_fast(payload)
+        && let Some(answer) = judge(fast, payload, resolver)?
+    {
+        return Ok(answer);
+    }
+    let traced = request::read_traced(payload)?;
+    judge(traced, payload, resolver)?.ok_or_else(|| "the request cannot be read".to_owned())
+}
+
+/// Judges a read payload; `None` when the fast reader read the object as another shape than
+/// the whole request calls for (a `subResource` after the object), so it must be read again.
+fn judge(
+    payload: Payload<'_>,
+    text: &[u8],
+    resolver: &dyn DigestResolver,
+) -> Result<Option<ValidationResponse>, String> {
     let settings = match payload.settings {
         Some(raw) => settings::cached(raw.get().as_bytes()),
         None => settings::cached(b"{}"),
@@ -71,26 +42,32 @@ fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationR
     .map_err(|e| format!("invalid settings: {e}"))?;
     let request = payload.request.ok_or("the payload has no request")?;
 
-    let operation = request.operation.as_ref().map_or("", Text::as_str);
+    let operation = request.operation().to_owned();
+    let operation = operation.as_str();
     if matches!(operation, "DELETE" | "CONNECT") {
-        return Ok(answer::accept());
+        return Ok(Some(answer::accept()));
     }
-    let gvk = request.kind.ok_or("the request has no kind")?;
-    let kind = gvk.kind.as_ref().map_or("", Text::as_str);
+    let kind = request.kind().to_owned();
+    let kind = kind.as_str();
     if kind.is_empty() {
         return Err("the request has no kind".into());
     }
-    let sub_resource = request.sub_resource.as_ref().map_or("", Text::as_str);
-    let Some(shape) = podspec::shape_of(gvk.group.as_ref().map(Text::as_str), kind, sub_resource)
-    else {
-        return Ok(answer::accept());
+    let Some(shape) = request.shape() else {
+        return Ok(Some(answer::accept()));
     };
-    let object = request
-        .object
-        .ok_or_else(|| format!("the {operation} request for a {kind} has no object"))?
-        .get();
-    let found =
-        podspec::read_object(shape, object).map_err(|e| format!("cannot read the {kind}: {e}"))?;
+    let Request {
+        object, old_object, ..
+    } = request;
+    let (found, raw_object) = match object {
+        Object::Absent => {
+            return Err(format!(
+                "the {operation} request for a {kind} has no object"
+            ));
+        }
+        Object::Raw(raw) => (read(shape, kind, raw.get())?, Some(raw.get())),
+        Object::Read(read_as, images) if read_as == shape => (images, None),
+        Object::Read(..) | Object::Skipped => return Ok(None),
+    };
     if let Some(k) = &found.kind
         && k.as_str() != kind
     {
@@ -103,9 +80,13 @@ fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationR
         .sites
         .ok_or_else(|| format!("the {kind} has no pod spec at {}", shape.path().join(".")))?;
 
-    let old = match (operation, request.old_object) {
-        ("UPDATE", Some(old)) => previous_images(shape, old.get()),
-        _ => HashMap::new(),
+    let old = match (operation, old_object) {
+        ("UPDATE", Object::Raw(raw)) => podspec::read_object(shape, raw.get())
+            .map(previous_images)
+            .unwrap_or_default(),
+        ("UPDATE", Object::Read(read_as, images)) if read_as == shape => previous_images(images),
+        ("UPDATE", Object::Read(..)) => return Ok(None),
+        _ => Previous::new(),
     };
 
     let mut pinner = Pinner::new(resolver);
@@ -120,9 +101,21 @@ fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationR
         }
     }
     if outcome.rejections.is_empty() && !edits.is_empty() {
+        let object = match raw_object {
+            Some(raw) => raw,
+            // Read in one pass without capturing it: capture it now to edit it.
+            None => match request::read_traced(text)?.request.map(|r| r.object) {
+                Some(Object::Raw(raw)) => raw.get(),
+                _ => return Err(format!("the {kind} cannot be read again to mutate it")),
+            },
+        };
         outcome.mutated = Some(mutate::apply(object, &edits)?);
     }
-    Ok(outcome.response())
+    Ok(Some(outcome.response()))
+}
+
+fn read<'a>(shape: Shape, kind: &str, object: &'a str) -> Result<ObjectImages<'a>, String> {
+    podspec::read_object(shape, object).map_err(|e| format!("cannot read the {kind}: {e}"))
 }
 
 /// Image and pull policy of each named container and image volume of the old object.
@@ -130,12 +123,8 @@ type Previous = HashMap<(List, String), (Option<String>, Option<String>)>;
 
 /// Images and pull policies of the old object, by list and name. An old object that cannot be
 /// read gives nothing, so every container is judged.
-fn previous_images(shape: Shape, old: &str) -> Previous {
-    let Ok(found) = podspec::read_object(shape, old) else {
-        return HashMap::new();
-    };
-    found
-        .sites
+fn previous_images(old: ObjectImages<'_>) -> Previous {
+    old.sites
         .into_iter()
         .flatten()
         .filter(|s| !s.name_str().is_empty())

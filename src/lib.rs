@@ -9,6 +9,7 @@ pub mod mutate;
 pub mod pin;
 pub mod podspec;
 pub mod reference;
+pub mod request;
 pub mod settings;
 
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;

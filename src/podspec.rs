@@ -9,7 +9,8 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, PodTemplate, ReplicationController};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -283,40 +284,89 @@ impl Site<'_> {
     }
 }
 
-/// Reads the images of an object of the given shape in one pass. The error names the path of
-/// the field that is not what a Kubernetes object has there.
+/// The object types of each shape, reduced to what is judged.
+trait ShapeObject<'a>: Deserialize<'a> {
+    fn parts(self) -> (Option<Text<'a>>, Option<PodSpecFields<'a>>);
+
+    fn images(self) -> ObjectImages<'a> {
+        let (kind, spec) = self.parts();
+        ObjectImages {
+            kind,
+            sites: spec.map(sites_of),
+        }
+    }
+}
+
+impl<'a> ShapeObject<'a> for PodObject<'a> {
+    fn parts(self) -> (Option<Text<'a>>, Option<PodSpecFields<'a>>) {
+        (self.kind, self.spec)
+    }
+}
+impl<'a> ShapeObject<'a> for PodTemplateObject<'a> {
+    fn parts(self) -> (Option<Text<'a>>, Option<PodSpecFields<'a>>) {
+        (self.kind, self.template.and_then(|t| t.spec))
+    }
+}
+impl<'a> ShapeObject<'a> for WorkloadObject<'a> {
+    fn parts(self) -> (Option<Text<'a>>, Option<PodSpecFields<'a>>) {
+        (
+            self.kind,
+            self.spec.and_then(|s| s.template).and_then(|t| t.spec),
+        )
+    }
+}
+impl<'a> ShapeObject<'a> for CronJobObject<'a> {
+    fn parts(self) -> (Option<Text<'a>>, Option<PodSpecFields<'a>>) {
+        let spec = self
+            .spec
+            .and_then(|s| s.job_template)
+            .and_then(|j| j.spec)
+            .and_then(|s| s.template)
+            .and_then(|t| t.spec);
+        (self.kind, spec)
+    }
+}
+
+/// Reads the images of an object of the given shape. The error names the path of the field
+/// that is not what a Kubernetes object has there.
 pub fn read_object(shape: Shape, object: &str) -> Result<ObjectImages<'_>, String> {
     if !object.trim_start().starts_with('{') {
         return Err("it is not a JSON object".into());
     }
-    let (kind, spec) = match shape {
-        Shape::Pod => {
-            let o: PodObject = parse(object)?;
-            (o.kind, o.spec)
-        }
-        Shape::PodTemplate => {
-            let o: PodTemplateObject = parse(object)?;
-            (o.kind, o.template.and_then(|t| t.spec))
-        }
-        Shape::Workload => {
-            let o: WorkloadObject = parse(object)?;
-            (o.kind, o.spec.and_then(|s| s.template).and_then(|t| t.spec))
-        }
-        Shape::CronJob => {
-            let o: CronJobObject = parse(object)?;
-            let spec = o
-                .spec
-                .and_then(|s| s.job_template)
-                .and_then(|j| j.spec)
-                .and_then(|s| s.template)
-                .and_then(|t| t.spec);
-            (o.kind, spec)
-        }
-    };
-    Ok(ObjectImages {
-        kind,
-        sites: spec.map(sites_of),
+    Ok(match shape {
+        Shape::Pod => parse::<PodObject>(object)?.images(),
+        Shape::PodTemplate => parse::<PodTemplateObject>(object)?.images(),
+        Shape::Workload => parse::<WorkloadObject>(object)?.images(),
+        Shape::CronJob => parse::<CronJobObject>(object)?.images(),
     })
+}
+
+/// Reads an object of a shape straight from the reader of the whole request, so the request is
+/// read once. Only a JSON object is accepted (serde would also fill a struct from an array).
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectSeed(pub Shape);
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = ObjectImages<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ObjectImages<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed {
+    type Value = ObjectImages<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Kubernetes object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ObjectImages<'de>, A::Error> {
+        let d = MapAccessDeserializer::new(map);
+        Ok(match self.0 {
+            Shape::Pod => PodObject::deserialize(d)?.images(),
+            Shape::PodTemplate => PodTemplateObject::deserialize(d)?.images(),
+            Shape::Workload => WorkloadObject::deserialize(d)?.images(),
+            Shape::CronJob => CronJobObject::deserialize(d)?.images(),
+        })
+    }
 }
 
 fn parse<'a, T: Deserialize<'a>>(json: &'a str) -> Result<T, String> {
