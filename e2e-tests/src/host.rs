@@ -12,6 +12,12 @@ pub struct HostConfig {
     pub resolver: DigestResolver,
     /// Print the policy's log events and every host call to stderr.
     pub verbose: bool,
+    /// Capabilities refused as policy-server refuses them to a namespaced policy whose
+    /// PolicyServer's `namespacedPoliciesCapabilities` leave them out (`oci/v1/manifest_digest`).
+    pub denied_capabilities: Vec<String>,
+    /// Fault injection for hostile-host tests: answer `manifest_digest` with these bytes
+    /// instead of asking the registry (a host that misbehaves; never used to fake a registry).
+    pub faulty_digest_answer: Option<Vec<u8>>,
 }
 
 /// One host call the guest made, with the answer it got.
@@ -62,7 +68,13 @@ impl Host {
         operation: &str,
         payload: &[u8],
     ) -> Result<Vec<u8>, String> {
+        let capability = format!("{namespace}/{operation}");
         let outcome = match (binding, namespace, operation) {
+            ("kubewarden", _, _) if self.config.denied_capabilities.contains(&capability) => {
+                Err(format!(
+                    "the policy has not been granted access to the host capability {capability}"
+                ))
+            }
             ("kubewarden", "oci", "v1/manifest_digest") => self.manifest_digest(payload),
             ("kubewarden", "tracing", "log") => {
                 self.log(payload);
@@ -98,6 +110,9 @@ impl Host {
         let image: String = serde_json::from_slice(payload).map_err(|e| {
             format!("manifest_digest: the payload must be a JSON string (the image reference): {e}")
         })?;
+        if let Some(answer) = &self.config.faulty_digest_answer {
+            return Ok(answer.clone());
+        }
         let digest = self
             .config
             .resolver

@@ -45,6 +45,7 @@ fn guest(resolver: DigestResolver) -> e2e_tests::Policy {
         .instantiate(HostConfig {
             resolver,
             verbose: false,
+            ..HostConfig::default()
         })
         .expect("instantiate the WAT guest")
 }

@@ -18,6 +18,7 @@ fn host_with_mirror(registry: &Registry) -> HostConfig {
             .with_mirror("docker.io", &registry.host())
             .unwrap(),
         verbose: false,
+        ..HostConfig::default()
     }
 }
 
@@ -612,4 +613,59 @@ fn policy_pins_a_deployment_version_tag_and_follows_its_repush() {
         image,
         &json!(format!("{}@{}", second.reference, second.digest))
     );
+}
+
+#[test]
+fn policy_treats_a_refused_capability_as_a_pin_failure_that_says_so() {
+    let registry = Registry::start().unwrap();
+    let pushed = push_image(&registry, "app", "latest", "x").unwrap();
+    let p = common::policy(HostConfig {
+        denied_capabilities: vec!["oci/v1/manifest_digest".into()],
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let req = create(pod_with(vec![container(
+        "app",
+        &pushed.reference,
+        Some("Always"),
+    )]));
+    let resp = evaluate(&p, &json!({"mutableTagAction": "pin"}), &req);
+    assert_rejected(
+        &resp,
+        &[
+            "cannot pin it to a digest",
+            "oci/v1/manifest_digest",
+            "has not been granted access to the host capability",
+        ],
+    );
+    let resp = evaluate(
+        &p,
+        &json!({"mutableTagAction": "pin", "pinFailureAction": "warn"}),
+        &req,
+    );
+    assert!(resp.allowed && resp.patch.is_none(), "{resp:?}");
+}
+
+#[test]
+fn policy_never_rewrites_to_what_a_misbehaving_host_answers() {
+    for (answer, why) in [
+        (&b"not json"[..], "oci/v1/manifest_digest"),
+        (br#"{"nodigest":"sha256:00"}"#, "missing field `digest`"),
+        (br#"{"digest":"sha256:abc"}"#, "malformed digest"),
+        (br#"{"digest":"latest"}"#, "malformed digest"),
+        (br#""sha256:0000""#, "oci/v1/manifest_digest"),
+    ] {
+        let p = common::policy(HostConfig {
+            faulty_digest_answer: Some(answer.to_vec()),
+            ..HostConfig::default()
+        })
+        .unwrap();
+        let req = create(pod_with(vec![container(
+            "app",
+            "127.0.0.1:1/app:latest",
+            Some("Always"),
+        )]));
+        let resp = evaluate(&p, &json!({"mutableTagAction": "pin"}), &req);
+        assert_rejected(&resp, &["cannot pin it to a digest", why]);
+    }
 }

@@ -109,6 +109,7 @@ fn run(args: Args) -> Result<(), String> {
         HostConfig {
             resolver,
             verbose: args.verbose,
+            ..HostConfig::default()
         },
     )
     .map_err(|e| e.to_string())?;
