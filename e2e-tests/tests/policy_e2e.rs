@@ -669,3 +669,50 @@ fn policy_never_rewrites_to_what_a_misbehaving_host_answers() {
         assert_rejected(&resp, &["cannot pin it to a digest", why]);
     }
 }
+
+#[test]
+fn policy_mutable_tags_ignore_and_pin_failure_accept_take_effect() {
+    let p = common::policy(HostConfig::default()).unwrap();
+    // mutableTags replaces the default list, case-insensitively.
+    let settings = json!({"mutableTags": ["stable", "*-rc"], "pullPolicyAction": "ignore"});
+    let stable = create(pod_with(vec![container(
+        "a",
+        "nginx:STABLE",
+        Some("IfNotPresent"),
+    )]));
+    assert_rejected(
+        &evaluate(&p, &settings, &stable),
+        &["tag \"STABLE\" is mutable (mutableTags \"stable\")"],
+    );
+    let latest = create(pod_with(vec![container(
+        "a",
+        "nginx:latest",
+        Some("IfNotPresent"),
+    )]));
+    assert_plain_accept(&evaluate(&p, &settings, &latest));
+    // pinFailureAction accept: a registry that is down leaves the image as it is, silently.
+    let mut registry = Registry::start().unwrap();
+    let image = registry.image("app:latest");
+    registry.stop();
+    let req = create(pod_with(vec![container("a", &image, Some("Always"))]));
+    let resp = evaluate(
+        &p,
+        &json!({"mutableTagAction": "pin", "pinFailureAction": "accept"}),
+        &req,
+    );
+    assert_plain_accept(&resp);
+    // exemptContainers with a type applies to that list only.
+    let settings = json!({"exemptContainers": [{"name": "dbg", "type": "init"}]});
+    let spec = json!({"initContainers": [container("dbg", "busybox", Some("Always"))],
+                      "containers": [container("dbg2", "busybox", Some("Always"))]});
+    let resp = evaluate(&p, &settings, &create(pod(spec)));
+    assert_rejected(
+        &resp,
+        &["spec.containers[0] \"dbg2\" image \"busybox\": no tag"],
+    );
+    assert!(
+        !resp.message().contains("initContainers"),
+        "{}",
+        resp.message()
+    );
+}
