@@ -12,7 +12,7 @@ fn load(name: &str) -> Value {
 }
 
 fn answer(file: &str, settings: &str) -> (AdmissionResponse, Value) {
-    let policy = common::policy(common::default_host()).unwrap();
+    let policy = common::policy(common::default_host());
     let request = load(file);
     (
         common::evaluate(&policy, &load(settings), &request),

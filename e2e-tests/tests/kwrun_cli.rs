@@ -37,9 +37,10 @@ fn responses(out: &Output) -> Vec<AdmissionResponse> {
         .collect()
 }
 
-fn policy_path() -> Option<String> {
-    common::policy_module()?;
-    Some(policy_wasm_path().display().to_string())
+/// The policy under test, after checking it loads.
+fn policy_path() -> String {
+    common::policy_module();
+    policy_wasm_path().display().to_string()
 }
 
 #[test]
@@ -94,7 +95,7 @@ fn cli_unreadable_inputs_fail_with_a_clear_message() {
 
 #[test]
 fn cli_prints_one_response_per_request() {
-    let Some(policy) = policy_path() else { return };
+    let policy = policy_path();
     let out = kwrun(&[
         "-r",
         &fixture("pod-latest.json"),
@@ -122,7 +123,7 @@ fn cli_prints_one_response_per_request() {
 
 #[test]
 fn cli_invalid_settings_fail() {
-    let Some(policy) = policy_path() else { return };
+    let policy = policy_path();
     let out = kwrun(&[
         "-r",
         &fixture("pod-latest.json"),
@@ -140,7 +141,7 @@ fn cli_invalid_settings_fail() {
 
 #[test]
 fn cli_yaml_settings_and_warn_mode() {
-    let Some(policy) = policy_path() else { return };
+    let policy = policy_path();
     let out = kwrun(&[
         "-r",
         &fixture("pod-latest.json"),
@@ -155,7 +156,7 @@ fn cli_yaml_settings_and_warn_mode() {
 
 #[test]
 fn cli_not_mutating_turns_a_patch_into_a_rejection() {
-    let Some(policy) = policy_path() else { return };
+    let policy = policy_path();
     let request = fixture("pod-versioned-no-pull-policy.json");
     let mutating = responses(&kwrun(&["-r", &request, &policy]));
     assert!(
@@ -174,7 +175,7 @@ fn cli_not_mutating_turns_a_patch_into_a_rejection() {
 
 #[test]
 fn cli_pins_from_a_local_registry_and_a_mirror() {
-    let Some(policy) = policy_path() else { return };
+    let policy = policy_path();
     let registry = Registry::start().unwrap();
     let app = push_image(&registry, "app", "latest", "cli app").unwrap();
     let nginx = push_image(&registry, "library/nginx", "1.25.3", "cli nginx").unwrap();

@@ -69,17 +69,13 @@ fn assert_patch_touches_only_images(resp: &AdmissionResponse) {
 
 #[test]
 fn policy_speaks_protocol_v1() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     assert_eq!(p.protocol_version().unwrap(), "v1");
 }
 
 #[test]
 fn policy_settings_defaults_and_full_settings_are_valid() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     for s in [
         json!({}),
         json!({
@@ -102,9 +98,7 @@ fn policy_settings_defaults_and_full_settings_are_valid() {
 
 #[test]
 fn policy_settings_typos_and_bad_values_are_invalid() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     for (s, needle) in [
         (json!({"mutableTag": ["latest"]}), "mutableTag"),
         (json!({"mutableTagAction": "block"}), "mutableTagAction"),
@@ -133,9 +127,7 @@ fn policy_settings_typos_and_bad_values_are_invalid() {
 
 #[test]
 fn policy_rejects_latest_tag() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let req = create(pod_with(vec![container(
         "web",
         "nginx:latest",
@@ -149,9 +141,7 @@ fn policy_rejects_latest_tag() {
 
 #[test]
 fn policy_rejects_missing_tag_in_init_containers() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let req = create(pod(json!({
         "containers": [container("web", "nginx:1.25.3", Some("Always"))],
         "initContainers": [container("init", "busybox", Some("Always"))],
@@ -167,9 +157,7 @@ fn policy_rejects_missing_tag_in_init_containers() {
 
 #[test]
 fn policy_registry_port_is_not_a_tag() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     for image in ["localhost:5000/app", "registry:5000/app"] {
         let req = create(pod_with(vec![container("c", image, Some("Always"))]));
         assert_rejected(&evaluate(&p, &json!({}), &req), &[image]);
@@ -178,9 +166,7 @@ fn policy_registry_port_is_not_a_tag() {
 
 #[test]
 fn policy_uppercase_latest_is_floating_too() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let req = create(pod_with(vec![container(
         "c",
         "nginx:LATEST",
@@ -191,9 +177,7 @@ fn policy_uppercase_latest_is_floating_too() {
 
 #[test]
 fn policy_rejects_invalid_references_saying_why() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     for image in ["Nginx:1", "nginx@sha256:abc"] {
         let req = create(pod_with(vec![container("c", image, Some("Always"))]));
         assert_rejected(&evaluate(&p, &json!({}), &req), &[image]);
@@ -202,9 +186,7 @@ fn policy_rejects_invalid_references_saying_why() {
 
 #[test]
 fn policy_accepts_version_tag_with_always() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let req = create(pod_with(vec![container(
         "web",
         "nginx:1.25.3",
@@ -215,9 +197,7 @@ fn policy_accepts_version_tag_with_always() {
 
 #[test]
 fn policy_digest_pins_whatever_the_tag() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let image = format!("nginx:latest@{DIGEST}");
     let req = create(pod_with(vec![container("web", &image, Some("Always"))]));
     assert_plain_accept(&evaluate(&p, &json!({}), &req));
@@ -225,9 +205,7 @@ fn policy_digest_pins_whatever_the_tag() {
 
 #[test]
 fn policy_immutable_tag_patterns_semver() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let settings = json!({"immutableTagPatterns": ["semver"]});
     let ok = create(pod_with(vec![container(
         "c",
@@ -249,9 +227,7 @@ fn policy_immutable_tag_patterns_semver() {
 
 #[test]
 fn policy_exempt_images_and_containers_are_skipped() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let req = create(pod_with(vec![
         container("web", "nginx:latest", Some("Always")),
         container("istio-proxy", "istio/proxyv2:latest", Some("IfNotPresent")),
@@ -265,9 +241,7 @@ fn policy_exempt_images_and_containers_are_skipped() {
 
 #[test]
 fn policy_finds_deployment_containers() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let req = create(deployment_with(vec![container(
         "api",
         "ghcr.io/example/api:latest",
@@ -284,9 +258,7 @@ fn policy_finds_deployment_containers() {
 
 #[test]
 fn policy_finds_cronjob_containers() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let req = create(cronjob_with(vec![container(
         "job",
         "busybox",
@@ -303,9 +275,7 @@ fn policy_finds_cronjob_containers() {
 
 #[test]
 fn policy_finds_ephemeral_containers_of_kubectl_debug() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let mut object = pod_with(vec![container("web", "nginx:1.25.3", Some("Always"))]);
     object["spec"]["ephemeralContainers"] =
         json!([container("debugger", "busybox:latest", Some("Always"))]);
@@ -327,9 +297,7 @@ fn policy_finds_ephemeral_containers_of_kubectl_debug() {
 
 #[test]
 fn policy_finds_image_volumes() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let req = create(pod(json!({
         "containers": [container("web", "nginx:1.25.3", Some("Always"))],
         "volumes": [{"name": "data", "image": {"reference": "ghcr.io/example/data:latest", "pullPolicy": "Always"}}],
@@ -342,9 +310,7 @@ fn policy_finds_image_volumes() {
 
 #[test]
 fn policy_accepts_delete_and_other_kinds() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let bad = pod_with(vec![container("web", "nginx:latest", Some("IfNotPresent"))]);
     let delete = admission_request("DELETE", Value::Null, Some(bad));
     assert_plain_accept(&evaluate(&p, &json!({}), &delete));
@@ -358,9 +324,7 @@ fn policy_accepts_delete_and_other_kinds() {
 
 #[test]
 fn policy_update_leaves_unchanged_containers_alone() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let old = pod_with(vec![container("web", "nginx:latest", Some("IfNotPresent"))]);
     let mut new = old.clone();
     new["metadata"]["labels"]["extra"] = json!("label");
@@ -376,9 +340,7 @@ fn policy_update_leaves_unchanged_containers_alone() {
 
 #[test]
 fn policy_sets_missing_pull_policy_to_always_and_keeps_unknown_fields() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let mut c = container("web", "nginx:1.25.3", None);
     c["x-unknown-field"] = json!({"kept": true});
     let mut object = pod_with(vec![c]);
@@ -398,9 +360,7 @@ fn policy_sets_missing_pull_policy_to_always_and_keeps_unknown_fields() {
 
 #[test]
 fn policy_pull_policy_reject_never_mutates() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let settings = json!({"pullPolicyAction": "reject"});
     let req = create(pod_with(vec![container(
         "web",
@@ -419,9 +379,7 @@ fn policy_pull_policy_reject_never_mutates() {
 
 #[test]
 fn policy_allows_if_not_present_when_pinned_if_configured() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let image = format!("nginx:1.25.3@{DIGEST}");
     let req = create(pod_with(vec![container(
         "web",
@@ -444,9 +402,7 @@ fn policy_allows_if_not_present_when_pinned_if_configured() {
 
 #[test]
 fn policy_warn_mode_accepts_with_short_warnings() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let settings = json!({"mutableTagAction": "warn", "pullPolicyAction": "warn"});
     let req = create(pod(json!({
         "containers": [container("web", "nginx:latest", Some("Always")), container("side", "envoy:1.30.1", Some("IfNotPresent"))],
@@ -465,9 +421,7 @@ fn policy_warn_mode_accepts_with_short_warnings() {
 #[test]
 fn policy_pins_mutable_tag_to_the_registry_digest() {
     let registry = Registry::start().unwrap();
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let pushed = push_image(&registry, "app", "latest", "pin me").unwrap();
     let req = create(pod_with(vec![container(
         "app",
@@ -488,9 +442,7 @@ fn policy_pins_mutable_tag_to_the_registry_digest() {
 #[test]
 fn policy_pins_multi_arch_tag_to_the_index_digest() {
     let registry = Registry::start().unwrap();
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let platforms = [Platform::LINUX_AMD64, Platform::LINUX_ARM64];
     let pushed = push_multi_arch(&registry, "multi", "latest", &platforms, "multi").unwrap();
     let req = create(pod_with(vec![container(
@@ -508,9 +460,7 @@ fn policy_pins_multi_arch_tag_to_the_index_digest() {
 #[test]
 fn policy_pin_follows_a_repushed_tag() {
     let registry = Registry::start().unwrap();
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let settings = json!({"mutableTagAction": "pin"});
     let first = push_image(&registry, "app", "latest", "build 1").unwrap();
     let req = create(pod_with(vec![container(
@@ -528,9 +478,7 @@ fn policy_pin_follows_a_repushed_tag() {
 #[test]
 fn policy_pins_immutable_tags_of_docker_hub_names_via_a_mirror() {
     let registry = Registry::start().unwrap();
-    let Some(p) = common::policy(host_with_mirror(&registry)) else {
-        return;
-    };
+    let p = common::policy(host_with_mirror(&registry));
     let pushed = push_image(&registry, "library/nginx", "1.25.3", "nginx").unwrap();
     let req = create(deployment_with(vec![container(
         "web",
@@ -547,9 +495,7 @@ fn policy_pins_immutable_tags_of_docker_hub_names_via_a_mirror() {
 #[test]
 fn policy_pin_failure_rejects_or_warns() {
     let mut registry = Registry::start().unwrap();
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let image = registry.image("app:latest");
     registry.stop();
     let req = create(pod_with(vec![container("app", &image, Some("Always"))]));
@@ -568,9 +514,7 @@ fn policy_pin_failure_rejects_or_warns() {
 
 #[test]
 fn policy_does_not_call_the_registry_without_pinning() {
-    let Some(p) = common::policy(HostConfig::default()) else {
-        return;
-    };
+    let p = common::policy(HostConfig::default());
     let req = create(pod_with(vec![container(
         "web",
         "nginx:latest",
@@ -583,7 +527,7 @@ fn policy_does_not_call_the_registry_without_pinning() {
 #[test]
 fn policy_pins_a_deployment_version_tag_and_follows_its_repush() {
     let registry = Registry::start().unwrap();
-    let p = common::policy(HostConfig::default()).unwrap();
+    let p = common::policy(HostConfig::default());
     let settings = json!({"pinImmutableTags": true});
     let first = push_image(&registry, "team/api", "1.0", "release 1.0").unwrap();
     let req = create(deployment_with(vec![container(
@@ -622,8 +566,7 @@ fn policy_treats_a_refused_capability_as_a_pin_failure_that_says_so() {
     let p = common::policy(HostConfig {
         denied_capabilities: vec!["oci/v1/manifest_digest".into()],
         ..HostConfig::default()
-    })
-    .unwrap();
+    });
     let req = create(pod_with(vec![container(
         "app",
         &pushed.reference,
@@ -658,8 +601,7 @@ fn policy_never_rewrites_to_what_a_misbehaving_host_answers() {
         let p = common::policy(HostConfig {
             faulty_digest_answer: Some(answer.to_vec()),
             ..HostConfig::default()
-        })
-        .unwrap();
+        });
         let req = create(pod_with(vec![container(
             "app",
             "127.0.0.1:1/app:latest",
@@ -672,7 +614,7 @@ fn policy_never_rewrites_to_what_a_misbehaving_host_answers() {
 
 #[test]
 fn policy_mutable_tags_ignore_and_pin_failure_accept_take_effect() {
-    let p = common::policy(HostConfig::default()).unwrap();
+    let p = common::policy(HostConfig::default());
     // mutableTags replaces the default list, case-insensitively.
     let settings = json!({"mutableTags": ["stable", "*-rc"], "pullPolicyAction": "ignore"});
     let stable = create(pod_with(vec![container(

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 /// The policy under test, compiled once per test binary. A missing `policy.wasm` fails the
 /// test (build it with `make policy.wasm`, or point env `POLICY_WASM` at a build).
-pub fn policy_module() -> Option<PolicyModule> {
+pub fn policy_module() -> PolicyModule {
     static MODULE: OnceLock<PolicyModule> = OnceLock::new();
     let module = MODULE.get_or_init(|| {
         let path = policy_wasm_path();
@@ -19,14 +19,14 @@ pub fn policy_module() -> Option<PolicyModule> {
         );
         PolicyModule::from_file(&path).unwrap_or_else(|e| panic!("{e}"))
     });
-    Some(module.clone())
+    module.clone()
 }
 
-/// A policy instance answering host calls per `config`; `None` when the policy has not
-/// been built (use `let Some(policy) = common::policy(..) else { return };`).
-pub fn policy(config: HostConfig) -> Option<Policy> {
-    let module = policy_module()?;
-    Some(module.instantiate(config).unwrap_or_else(|e| panic!("{e}")))
+/// A policy instance answering host calls per `config`.
+pub fn policy(config: HostConfig) -> Policy {
+    policy_module()
+        .instantiate(config)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Evaluates `request` with `settings`, asserting first that the settings are valid.
