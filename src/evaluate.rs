@@ -1,6 +1,7 @@
 //! Evaluating one admission request: read the payload, find the images, judge each, and
 //! decide the answer (reject, warn, mutate or accept).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::answer::{self, Outcome, Problem, Violation};
@@ -42,22 +43,28 @@ fn judge(
     .map_err(|e| format!("invalid settings: {e}"))?;
     let request = payload.request.ok_or("the payload has no request")?;
 
-    let operation = request.operation().to_owned();
-    let operation = operation.as_str();
+    let shape = request.shape();
+    let Request {
+        kind: gvk,
+        operation,
+        object,
+        old_object,
+        ..
+    } = request;
+    let operation = operation.as_ref().map_or("", Text::as_str);
     if matches!(operation, "DELETE" | "CONNECT") {
         return Ok(Some(answer::accept()));
     }
-    let kind = request.kind().to_owned();
-    let kind = kind.as_str();
+    let kind = gvk
+        .as_ref()
+        .and_then(|k| k.kind.as_ref())
+        .map_or("", Text::as_str);
     if kind.is_empty() {
         return Err("the request has no kind".into());
     }
-    let Some(shape) = request.shape() else {
+    let Some(shape) = shape else {
         return Ok(Some(answer::accept()));
     };
-    let Request {
-        object, old_object, ..
-    } = request;
     let (found, raw_object) = match object {
         Object::Absent => {
             return Err(format!(
@@ -118,38 +125,30 @@ fn read<'a>(shape: Shape, kind: &str, object: &'a str) -> Result<ObjectImages<'a
     podspec::read_object(shape, object).map_err(|e| format!("cannot read the {kind}: {e}"))
 }
 
-/// Image and pull policy of each named container and image volume of the old object.
-type Previous = HashMap<(List, String), (Option<String>, Option<String>)>;
+/// Image and pull policy of each named container and image volume of the old object, by
+/// list and name, borrowed from the request.
+type Previous<'a> = HashMap<(List, Cow<'a, str>), (Option<Text<'a>>, Option<Text<'a>>)>;
 
-/// Images and pull policies of the old object, by list and name. An old object that cannot be
-/// read gives nothing, so every container is judged.
-fn previous_images(old: ObjectImages<'_>) -> Previous {
+/// Images and pull policies of the old object, by list and name.
+fn previous_images(old: ObjectImages<'_>) -> Previous<'_> {
     old.sites
         .into_iter()
         .flatten()
-        .filter(|s| !s.name_str().is_empty())
-        .map(|s| {
-            let owned = |t: &Option<Text<'_>>| t.as_ref().map(|t| t.as_str().to_owned());
-            (
-                (s.list, s.name_str().to_owned()),
-                (owned(&s.image), owned(&s.pull_policy)),
-            )
+        .filter_map(|s| {
+            let name = s.name?.0;
+            (!name.is_empty()).then_some(((s.list, name), (s.image, s.pull_policy)))
         })
         .collect()
 }
 
 /// On UPDATE, a container whose image and pull policy equal those of the same-named one in
 /// the old object is neither judged nor mutated.
-fn unchanged(old: &Previous, site: &Site<'_>) -> bool {
-    if old.is_empty() || site.name_str().is_empty() {
-        return false;
-    }
-    let Some((image, policy)) = old.get(&(site.list, site.name_str().to_owned())) else {
-        return false;
-    };
-    let same =
-        |a: &Option<String>, b: &Option<Text<'_>>| a.as_deref() == b.as_ref().map(Text::as_str);
-    same(image, &site.image) && same(policy, &site.pull_policy)
+fn unchanged(old: &Previous<'_>, site: &Site<'_>) -> bool {
+    let name = site.name_str();
+    !name.is_empty()
+        && old
+            .get(&(site.list, Cow::Borrowed(name)))
+            .is_some_and(|(image, policy)| *image == site.image && *policy == site.pull_policy)
 }
 
 /// Judges one image and records its violations; returns the edit it needs, if any.

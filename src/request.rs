@@ -48,17 +48,6 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    pub fn operation(&self) -> &str {
-        self.operation.as_ref().map_or("", Text::as_str)
-    }
-
-    pub fn kind(&self) -> &str {
-        self.kind
-            .as_ref()
-            .and_then(|k| k.kind.as_ref())
-            .map_or("", Text::as_str)
-    }
-
     /// The shape of the object, from what has been read so far.
     pub fn shape(&self) -> Option<Shape> {
         let gvk = self.kind.as_ref()?;
@@ -173,11 +162,11 @@ impl<'de> Visitor<'de> for RequestVisitor {
                 }
                 "object" => {
                     once(3, "object")?;
-                    r.object = read_object(&r, &mut map, true)?;
+                    r.object = object_field(&r, &mut map, true)?;
                 }
                 "oldObject" => {
                     once(4, "oldObject")?;
-                    r.old_object = read_object(&r, &mut map, false)?;
+                    r.old_object = object_field(&r, &mut map, false)?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -189,7 +178,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
 }
 
 /// Reads an object field as far as what is known of the request allows.
-fn read_object<'de, A: MapAccess<'de>>(
+fn object_field<'de, A: MapAccess<'de>>(
     r: &Request<'de>,
     map: &mut A,
     new: bool,
