@@ -50,36 +50,20 @@ fn client_for(image: &str) -> Result<(ImageReference, LoopbackClient)> {
 fn upload_blob(client: &LoopbackClient, repo: &str, data: &[u8]) -> Result<String> {
     let digest = sha256_digest(data);
     let reg = client.registry().to_string();
-    let start = client.post_empty(&format!("/v2/{repo}/blobs/uploads/"))?;
-    if start.status != 202 {
-        return Err(Error::registry(
-            &reg,
-            format!(
-                "starting a blob upload answered HTTP {}: {}",
-                start.status,
-                start.text()
-            ),
-        ));
-    }
+    let start = client
+        .post_empty(&format!("/v2/{repo}/blobs/uploads/"))?
+        .expect(202, &reg, "starting a blob upload")?;
     let location = start
         .header("Location")
         .ok_or_else(|| Error::registry(&reg, "blob upload answered no Location"))?;
     let sep = if location.contains('?') { '&' } else { '?' };
-    let put = client.put(
-        &format!("{location}{sep}digest={digest}"),
-        "application/octet-stream",
-        data,
-    )?;
-    if put.status != 201 {
-        return Err(Error::registry(
-            &reg,
-            format!(
-                "finishing the blob upload answered HTTP {}: {}",
-                put.status,
-                put.text()
-            ),
-        ));
-    }
+    client
+        .put(
+            &format!("{location}{sep}digest={digest}"),
+            "application/octet-stream",
+            data,
+        )?
+        .expect(201, &reg, "finishing the blob upload")?;
     Ok(digest)
 }
 
@@ -120,13 +104,11 @@ pub fn push_policy(
     let body = serde_json::to_vec(&manifest).map_err(|e| Error::invalid("manifest", e))?;
     let digest = sha256_digest(&body);
     let path = format!("/v2/{}/manifests/{}", r.repository, r.manifest_reference());
-    let res = client.put(&path, OCI_MANIFEST_MEDIA_TYPE, &body)?;
-    if res.status != 201 {
-        return Err(Error::registry(
-            client.registry(),
-            format!("PUT {path} answered HTTP {}: {}", res.status, res.text()),
-        ));
-    }
+    let res = client.put(&path, OCI_MANIFEST_MEDIA_TYPE, &body)?.expect(
+        201,
+        client.registry(),
+        &format!("PUT {path}"),
+    )?;
     if let Some(served) = res.header("Docker-Content-Digest")
         && served != digest
     {
@@ -148,13 +130,9 @@ pub fn pull_policy(image: &str) -> Result<PulledPolicy> {
     let (r, client) = client_for(image)?;
     let reg = client.registry().to_string();
     let path = format!("/v2/{}/manifests/{}", r.repository, r.manifest_reference());
-    let res = client.get(&path, &[("Accept", OCI_MANIFEST_MEDIA_TYPE)])?;
-    if res.status != 200 {
-        return Err(Error::registry(
-            &reg,
-            format!("GET {path} answered HTTP {}: {}", res.status, res.text()),
-        ));
-    }
+    let res = client
+        .get(&path, &[("Accept", OCI_MANIFEST_MEDIA_TYPE)])?
+        .expect(200, &reg, &format!("GET {path}"))?;
     let digest = sha256_digest(&res.body);
     let expected = r.digest.as_deref().or(res.header("Docker-Content-Digest"));
     if let Some(expected) = expected
@@ -182,13 +160,9 @@ pub fn pull_policy(image: &str) -> Result<PulledPolicy> {
         .as_str()
         .ok_or_else(|| bad("the wasm layer has no digest".into()))?;
     let blob_path = format!("/v2/{}/blobs/{layer_digest}", r.repository);
-    let blob = client.get(&blob_path, &[])?;
-    if blob.status != 200 {
-        return Err(Error::registry(
-            &reg,
-            format!("GET {blob_path} answered HTTP {}", blob.status),
-        ));
-    }
+    let blob = client
+        .get(&blob_path, &[])?
+        .expect(200, &reg, &format!("GET {blob_path}"))?;
     if sha256_digest(&blob.body) != layer_digest {
         return Err(bad(format!(
             "the wasm layer does not match its digest {layer_digest}"

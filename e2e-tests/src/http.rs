@@ -50,6 +50,20 @@ impl HttpResponse {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).trim().to_string()
     }
+
+    /// The response if it has `status`; otherwise an error of `registry` saying that
+    /// `request` (e.g. `GET /v2/app/manifests/1`) answered another status, and its body.
+    pub fn expect(self, status: u16, registry: &str, request: &str) -> Result<HttpResponse> {
+        if self.status == status {
+            return Ok(self);
+        }
+        let body = self.text();
+        let sep = if body.is_empty() { "" } else { ": " };
+        Err(Error::registry(
+            registry,
+            format!("{request} answered HTTP {}{sep}{body}", self.status),
+        ))
+    }
 }
 
 /// A blocking HTTP client bound to one loopback registry (`host[:port]`).

@@ -185,13 +185,10 @@ impl Registry {
     /// `Docker-Content-Digest` of a HEAD with the usual manifest Accept list.
     pub fn manifest_digest(&self, repo: &str, reference: &str) -> Result<String> {
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let res = self.client.head(&path, &[("Accept", MANIFEST_ACCEPT)])?;
-        if res.status != 200 {
-            return Err(Error::registry(
-                self.host(),
-                format!("HEAD {path} answered HTTP {}", res.status),
-            ));
-        }
+        let res = self
+            .client
+            .head(&path, &[("Accept", MANIFEST_ACCEPT)])?
+            .expect(200, &self.host(), &format!("HEAD {path}"))?;
         res.header("Docker-Content-Digest")
             .map(str::to_string)
             .ok_or_else(|| Error::registry(self.host(), "no Docker-Content-Digest header"))
@@ -200,13 +197,10 @@ impl Registry {
     /// The manifest bytes and media type served for `repo` at `reference`.
     pub fn manifest(&self, repo: &str, reference: &str) -> Result<(Vec<u8>, String)> {
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let res = self.client.get(&path, &[("Accept", MANIFEST_ACCEPT)])?;
-        if res.status != 200 {
-            return Err(Error::registry(
-                self.host(),
-                format!("GET {path} answered HTTP {}: {}", res.status, res.text()),
-            ));
-        }
+        let res = self
+            .client
+            .get(&path, &[("Accept", MANIFEST_ACCEPT)])?
+            .expect(200, &self.host(), &format!("GET {path}"))?;
         let media_type = res.header("Content-Type").unwrap_or_default().to_string();
         Ok((res.body, media_type))
     }
