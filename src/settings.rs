@@ -195,14 +195,6 @@ impl Settings {
             exempt_containers: raw.exempt_containers,
         })
     }
-
-    /// True when these settings can produce a mutation (a `mutating: false` deployment
-    /// must use settings for which this is false).
-    pub fn may_mutate(&self) -> bool {
-        self.pull_policy_action == PullPolicyAction::Mutate
-            || self.mutable_tag_action == MutableTagAction::Pin
-            || self.pin_immutable_tags
-    }
 }
 
 fn compile_tag_regex(index: usize, pattern: &str) -> Result<Regex, String> {
@@ -320,7 +312,6 @@ mod tests {
             s.exempt_containers[1].container_type,
             ContainerType::Ephemeral
         );
-        assert!(s.may_mutate());
     }
 
     #[test]
@@ -441,15 +432,6 @@ mod tests {
         let s = Settings::from_json(br#"{"immutableTagPatterns":["[0-9]+"]}"#).unwrap();
         assert!(s.immutable_tag_patterns[0].is_match("123"));
         assert!(!s.immutable_tag_patterns[0].is_match("123-latest"));
-    }
-
-    #[test]
-    fn may_mutate_only_with_a_mutating_action() {
-        let s = Settings::from_json(br#"{"pullPolicyAction":"reject"}"#).unwrap();
-        assert!(!s.may_mutate());
-        let s =
-            Settings::from_json(br#"{"pullPolicyAction":"warn","pinImmutableTags":true}"#).unwrap();
-        assert!(s.may_mutate());
     }
 
     #[test]
