@@ -1,10 +1,13 @@
 //! Answers: violation texts (long for rejections, short for warnings) and the
 //! `ValidationResponse` the host reads.
 
+use std::collections::HashMap;
+
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::Value;
 
 use crate::judge::TagVerdict;
+use crate::pin::PinTally;
 
 /// Kubernetes truncates warnings past 256 characters and asks for at most 120.
 pub const WARNING_MAX: usize = 120;
@@ -29,6 +32,9 @@ pub enum Problem {
     },
     /// Pinning was asked for and the digest could not be resolved.
     PinFailed(String),
+    /// Pinning was asked for and the pin budget was spent before this image was looked up;
+    /// the tally is that of the whole request.
+    PinBudget(PinTally),
 }
 
 /// A problem at a place of the object.
@@ -103,6 +109,15 @@ impl Violation {
                 "make the registry serve this tag, exempt the image, or change pinFailureAction"
                     .to_owned(),
             ),
+            Problem::PinBudget(t) => (
+                format!(
+                    "not resolved within the {} ms pin budget; {} of {} resolved",
+                    t.budget_ms, t.resolved, t.wanted
+                ),
+                "retry (the host caches resolved digests for 60 s), or raise the policy's \
+                 timeoutEvalSeconds and pinBudgetMilliseconds together"
+                    .to_owned(),
+            ),
         };
         format!("{}: {reason}; {fix}", self.subject())
     }
@@ -136,6 +151,7 @@ impl Violation {
                 format!("{} {}, not Always", self.policy_field(), tag(policy))
             }
             Problem::PinFailed(_) => "not pinned, digest lookup failed".to_owned(),
+            Problem::PinBudget(_) => "not pinned, pin budget spent".to_owned(),
         };
         // `<place> "<image>": <short>`
         let fixed = self.place.chars().count() + short.chars().count() + 5;
@@ -164,13 +180,48 @@ fn elide(s: &str, max: usize) -> String {
 pub struct Outcome {
     pub rejections: Vec<Violation>,
     pub warnings: Vec<Violation>,
+    /// Warnings about the request as a whole (after those of single images).
+    pub notes: Vec<String>,
+    /// Every pin written into the object, for the audit log.
+    pub pins: Vec<PinRecord>,
     /// The whole object with the mutations applied, when there are any.
     pub mutated: Option<Value>,
 }
 
+/// A pin written into the object: where, the reference as written, and the digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinRecord {
+    /// `containers`, `initContainers`, `ephemeralContainers` or `volumes`.
+    pub list: &'static str,
+    pub index: usize,
+    pub written: String,
+    pub digest: String,
+    /// Kept from the old object (sticky pin) rather than looked up.
+    pub kept: bool,
+}
+
+impl PinRecord {
+    /// `pin.initContainers.0`: a valid annotation name part (the API server files it under
+    /// the webhook's name), at most 63 characters.
+    pub fn key(&self) -> String {
+        format!("pin.{}.{}", self.list, self.index)
+    }
+
+    /// `app:1.0 -> sha256:…`, with ` (kept)` for a sticky pin; a long reference is shortened.
+    pub fn value(&self) -> String {
+        let kept = if self.kept { " (kept)" } else { "" };
+        format!(
+            "{} -> {}{kept}",
+            elide(&self.written, MESSAGE_IMAGE_MAX),
+            self.digest
+        )
+    }
+}
+
 impl Outcome {
     pub fn response(self) -> ValidationResponse {
-        let warnings: Vec<String> = self.warnings.iter().map(Violation::warning).collect();
+        let mut warnings: Vec<String> = self.warnings.iter().map(Violation::warning).collect();
+        warnings.extend(self.notes);
         let warnings = (!warnings.is_empty()).then_some(warnings);
         if !self.rejections.is_empty() {
             let message = self
@@ -188,12 +239,14 @@ impl Outcome {
                 warnings,
             };
         }
+        let audit: HashMap<String, String> =
+            self.pins.iter().map(|p| (p.key(), p.value())).collect();
         ValidationResponse {
             accepted: true,
             message: None,
             code: None,
+            audit_annotations: (self.mutated.is_some() && !audit.is_empty()).then_some(audit),
             mutated_object: self.mutated,
-            audit_annotations: None,
             warnings,
         }
     }
@@ -285,6 +338,7 @@ mod tests {
             ],
             warnings: vec![v(Problem::Tag(TagVerdict::NoTag))],
             mutated: Some(serde_json::json!({})),
+            ..Outcome::default()
         };
         let r = out.response();
         assert!(!r.accepted);
@@ -298,6 +352,54 @@ mod tests {
                 .contains("cannot pin it to a digest: down")
         );
         assert_eq!(r.warnings.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn budget_messages_give_the_tally_and_the_fix() {
+        let t = PinTally {
+            budget_ms: 900,
+            wanted: 10,
+            resolved: 6,
+            over_budget: 4,
+        };
+        let m = v(Problem::PinBudget(t)).message();
+        assert_eq!(
+            m,
+            "spec.template.spec.initContainers[0] \"init\" image \"busybox\": not resolved within the 900 ms pin budget; 6 of 10 resolved; retry (the host caches resolved digests for 60 s), or raise the policy's timeoutEvalSeconds and pinBudgetMilliseconds together"
+        );
+        let w = v(Problem::PinBudget(t)).warning();
+        assert!(w.ends_with("not pinned, pin budget spent") && w.len() <= WARNING_MAX);
+    }
+
+    #[test]
+    fn pins_are_audited_on_acceptance_only() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let pin = |list, index, kept| PinRecord {
+            list,
+            index,
+            written: "app:1.0".into(),
+            digest: d.clone(),
+            kept,
+        };
+        let out = Outcome {
+            pins: vec![pin("containers", 0, false), pin("volumes", 3, true)],
+            mutated: Some(serde_json::json!({})),
+            ..Outcome::default()
+        };
+        let a = out.response().audit_annotations.unwrap();
+        assert_eq!(a["pin.containers.0"], format!("app:1.0 -> {d}"));
+        assert_eq!(a["pin.volumes.3"], format!("app:1.0 -> {d} (kept)"));
+        let rejected = Outcome {
+            rejections: vec![v(Problem::Tag(TagVerdict::NoTag))],
+            pins: vec![pin("containers", 0, false)],
+            mutated: Some(serde_json::json!({})),
+            ..Outcome::default()
+        };
+        assert!(rejected.response().audit_annotations.is_none());
+        assert!(
+            pin("ephemeralContainers", usize::MAX, false).key().len() <= 63,
+            "annotation names are at most 63 characters"
+        );
     }
 
     #[test]

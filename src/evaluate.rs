@@ -3,11 +3,12 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::time::Instant;
 
-use crate::answer::{self, Outcome, Problem, Violation};
+use crate::answer::{self, Outcome, PinRecord, Problem, Violation};
 use crate::judge::{self, TagVerdict};
 use crate::mutate::{self, Edit};
-use crate::pin::{DigestResolver, Pinner, pinned_reference};
+use crate::pin::{DigestResolver, PinError, Pinner, kept_pin, pinned_reference};
 use crate::podspec::{self, List, ObjectImages, Shape, Site, Text};
 use crate::reference::ImageRef;
 use crate::request::{self, Object, Payload, Request};
@@ -20,13 +21,16 @@ pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResp
 }
 
 fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationResponse, String> {
+    // The pin budget counts from here: the host's deadline counts the whole evaluation.
+    let started = resolver.now();
     if let Some(fast) = request::read_fast(payload)
-        && let Some(answer) = judge(fast, payload, resolver)?
+        && let Some(answer) = judge(fast, payload, resolver, started)?
     {
         return Ok(answer);
     }
     let traced = request::read_traced(payload)?;
-    judge(traced, payload, resolver)?.ok_or_else(|| "the request cannot be read".to_owned())
+    judge(traced, payload, resolver, started)?
+        .ok_or_else(|| "the request cannot be read".to_owned())
 }
 
 /// Judges a read payload; `None` when the fast reader read the object as another shape than
@@ -35,6 +39,7 @@ fn judge(
     payload: Payload<'_>,
     text: &[u8],
     resolver: &dyn DigestResolver,
+    started: Instant,
 ) -> Result<Option<ValidationResponse>, String> {
     let settings = match payload.settings {
         Some(raw) => settings::cached(raw.get().as_bytes()),
@@ -96,17 +101,26 @@ fn judge(
         _ => Previous::new(),
     };
 
-    let mut pinner = Pinner::new(resolver);
+    let mut pinner = Pinner::new(resolver, started, settings.pin_budget);
     let mut outcome = Outcome::default();
     let mut edits = Vec::new();
     for site in &sites {
-        if unchanged(&old, site) {
+        let previous = old_site(&old, site);
+        if previous
+            .is_some_and(|(image, policy)| *image == site.image && *policy == site.pull_policy)
+        {
             continue;
         }
-        if let Some(edit) = judge_site(&settings, shape, site, &mut pinner, &mut outcome) {
+        let old_image = previous
+            .filter(|_| settings.keep_pins_on_update)
+            .and_then(|(image, _)| image.as_ref())
+            .map(Text::as_str);
+        if let Some(edit) = judge_site(&settings, shape, site, old_image, &mut pinner, &mut outcome)
+        {
             edits.push(edit);
         }
     }
+    report_budget(&settings, &pinner, &mut outcome);
     if outcome.rejections.is_empty() && !edits.is_empty() {
         let object = match raw_object {
             Some(raw) => raw,
@@ -141,14 +155,41 @@ fn previous_images(old: ObjectImages<'_>) -> Previous<'_> {
         .collect()
 }
 
-/// On UPDATE, a container whose image and pull policy equal those of the same-named one in
-/// the old object is neither judged nor mutated.
-fn unchanged(old: &Previous<'_>, site: &Site<'_>) -> bool {
+/// The same-named image of the same list in the old object (UPDATE only). When its image and
+/// pull policy equal the new ones, the site is neither judged nor mutated.
+fn old_site<'o>(
+    old: &'o Previous<'o>,
+    site: &'o Site<'_>,
+) -> Option<&'o (Option<Text<'o>>, Option<Text<'o>>)> {
     let name = site.name_str();
-    !name.is_empty()
-        && old
-            .get(&(site.list, Cow::Borrowed(name)))
-            .is_some_and(|(image, policy)| *image == site.image && *policy == site.pull_policy)
+    if name.is_empty() {
+        return None;
+    }
+    old.get(&(site.list, Cow::Borrowed(name)))
+}
+
+/// Completes the pin-budget violations with the request's tally, and with `warn` adds one
+/// warning that says how far pinning got and what to do.
+fn report_budget(settings: &Settings, pinner: &Pinner<'_>, outcome: &mut Outcome) {
+    let tally = pinner.tally();
+    if tally.over_budget == 0 {
+        return;
+    }
+    for v in outcome
+        .rejections
+        .iter_mut()
+        .chain(outcome.warnings.iter_mut())
+    {
+        if let Problem::PinBudget(t) = &mut v.problem {
+            *t = tally;
+        }
+    }
+    if settings.pin_failure_action == PinFailureAction::Warn {
+        outcome.notes.push(format!(
+            "{} of {} images pinned within the {} ms pin budget; retry to pin the rest",
+            tally.resolved, tally.wanted, tally.budget_ms
+        ));
+    }
 }
 
 /// Judges one image and records its violations; returns the edit it needs, if any.
@@ -156,6 +197,7 @@ fn judge_site(
     settings: &Settings,
     shape: Shape,
     site: &Site<'_>,
+    old_image: Option<&str>,
     pinner: &mut Pinner<'_>,
     outcome: &mut Outcome,
 ) -> Option<Edit> {
@@ -205,21 +247,40 @@ fn judge_site(
     let mut fields = Vec::new();
     let mut final_image = image;
     if wants_pin {
-        match pinner
-            .digest(written)
-            .and_then(|d| pinned_reference(written, &d).map(|p| (d, p)))
-        {
+        // Sticky pin: the old object has exactly this reference plus a digest.
+        let kept = old_image.and_then(|old| kept_pin(written, old).map(|d| (d, old)));
+        let pinned = match kept {
+            Some((digest, old)) => Ok((digest.to_owned(), old.to_owned())),
+            None => pinner.digest(written).and_then(|d| {
+                pinned_reference(written, &d)
+                    .map(|p| (d, p))
+                    .map_err(PinError::Failed)
+            }),
+        };
+        match pinned {
             Ok((digest, pinned)) => {
+                outcome.pins.push(PinRecord {
+                    list: site.list.key(),
+                    index: site.index,
+                    written: written.to_owned(),
+                    digest: digest.clone(),
+                    kept: kept.is_some(),
+                });
                 final_image.digest = Some(digest);
                 fields.push((site.list.image_key(), pinned));
             }
-            Err(why) => match settings.pin_failure_action {
-                PinFailureAction::Reject => {
-                    outcome.rejections.push(violation(Problem::PinFailed(why)))
+            Err(why) => {
+                let problem = match why {
+                    PinError::Failed(why) => Problem::PinFailed(why),
+                    // The tally is filled in once every image has been judged.
+                    PinError::OverBudget => Problem::PinBudget(Default::default()),
+                };
+                match settings.pin_failure_action {
+                    PinFailureAction::Reject => outcome.rejections.push(violation(problem)),
+                    PinFailureAction::Warn => outcome.warnings.push(violation(problem)),
+                    PinFailureAction::Accept => {}
                 }
-                PinFailureAction::Warn => outcome.warnings.push(violation(Problem::PinFailed(why))),
-                PinFailureAction::Accept => {}
-            },
+            }
         }
     }
 

@@ -1,12 +1,20 @@
-//! Pinning tags to digests through the host capability `oci/v1/manifest_digest`.
+//! Pinning tags to digests through the host capability `oci/v1/manifest_digest`, within a
+//! time budget the policy measures itself.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::reference::check_digest;
 
-/// Resolves an image reference to the digest its registry serves for it.
+/// Resolves an image reference to the digest its registry serves for it, and tells the time.
 pub trait DigestResolver {
     fn manifest_digest(&self, image: &str) -> Result<String, String>;
+
+    /// The monotonic clock the pin budget is measured with: in the policy, WASI's
+    /// `clock_time_get(MONOTONIC)`; tests give a clock of their own.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// The Kubewarden host: policy-server (or kwctl) asks the registry. A namespaced policy can be
@@ -23,33 +31,85 @@ impl DigestResolver for HostCapability {
     }
 }
 
-/// Resolves each distinct image once per request and checks what the host answered.
+/// Why an image has no digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinError {
+    /// The lookup failed; the text says why.
+    Failed(String),
+    /// The budget was spent (or the next lookup would overrun it), so it was not looked up.
+    OverBudget,
+}
+
+/// How the lookups of one request went, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PinTally {
+    pub budget_ms: u64,
+    /// Distinct references a digest was wanted for.
+    pub wanted: usize,
+    /// Of those, how many got one.
+    pub resolved: usize,
+    /// Of those, how many were not looked up because the budget was spent.
+    pub over_budget: usize,
+}
+
+/// Resolves each distinct image once per request, checks what the host answered, and starts
+/// no lookup once the budget is spent, nor one that would end past it at the pace of the
+/// slowest lookup of this request so far.
 pub struct Pinner<'r> {
     resolver: &'r dyn DigestResolver,
-    resolved: HashMap<String, Result<String, String>>,
+    resolved: HashMap<String, Result<String, PinError>>,
+    started: Instant,
+    budget: Duration,
+    slowest: Duration,
 }
 
 impl<'r> Pinner<'r> {
-    pub fn new(resolver: &'r dyn DigestResolver) -> Self {
+    /// A pinner whose budget counts from `started` (when the request began to be judged).
+    pub fn new(resolver: &'r dyn DigestResolver, started: Instant, budget: Duration) -> Self {
         Pinner {
             resolver,
             resolved: HashMap::new(),
+            started,
+            budget,
+            slowest: Duration::ZERO,
         }
     }
 
     /// The digest for `image`, or why there is none. A malformed digest from the host is a
     /// failure, never a rewrite to a bad image.
-    pub fn digest(&mut self, image: &str) -> Result<String, String> {
+    pub fn digest(&mut self, image: &str) -> Result<String, PinError> {
         if let Some(r) = self.resolved.get(image) {
             return r.clone();
         }
-        let answer = self.resolver.manifest_digest(image).and_then(|d| {
-            check_digest(&d)
-                .map(|()| d.clone())
-                .map_err(|e| format!("the host answered a malformed digest {d:?}: {e}"))
-        });
+        let now = self.resolver.now();
+        let spent = now.saturating_duration_since(self.started);
+        let answer = if spent >= self.budget || spent + self.slowest > self.budget {
+            Err(PinError::OverBudget)
+        } else {
+            let answer = self.resolver.manifest_digest(image).and_then(|d| {
+                check_digest(&d)
+                    .map(|()| d.clone())
+                    .map_err(|e| format!("the host answered a malformed digest {d:?}: {e}"))
+            });
+            let took = self.resolver.now().saturating_duration_since(now);
+            self.slowest = self.slowest.max(took);
+            answer.map_err(PinError::Failed)
+        };
         self.resolved.insert(image.to_owned(), answer.clone());
         answer
+    }
+
+    /// How the lookups went so far.
+    pub fn tally(&self) -> PinTally {
+        let count = |f: fn(&Result<String, PinError>) -> bool| {
+            self.resolved.values().filter(|r| f(r)).count()
+        };
+        PinTally {
+            budget_ms: u64::try_from(self.budget.as_millis()).unwrap_or(u64::MAX),
+            wanted: self.resolved.len(),
+            resolved: count(Result::is_ok),
+            over_budget: count(|r| matches!(r, Err(PinError::OverBudget))),
+        }
     }
 }
 
@@ -63,19 +123,48 @@ pub fn pinned_reference(written: &str, digest: &str) -> Result<String, String> {
     }
 }
 
+/// Sticky pins: the digest of `old` when it is exactly `written` plus `@<digest>` (a valid
+/// digest), so that re-applying the unpinned reference keeps the pin without a lookup.
+pub fn kept_pin<'o>(written: &str, old: &'o str) -> Option<&'o str> {
+    let digest = old.strip_prefix(written)?.strip_prefix('@')?;
+    check_digest(digest).ok().map(|()| digest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
 
+    /// A host whose every lookup takes `each` of simulated time.
     struct Counting {
         answer: Result<String, String>,
         calls: RefCell<Vec<String>>,
+        start: Instant,
+        clock: Cell<Duration>,
+        each: Duration,
+    }
+    impl Counting {
+        fn new(answer: Result<&str, &str>, each_ms: u64) -> Self {
+            Counting {
+                answer: answer.map(str::to_owned).map_err(str::to_owned),
+                calls: RefCell::new(vec![]),
+                start: Instant::now(),
+                clock: Cell::new(Duration::ZERO),
+                each: Duration::from_millis(each_ms),
+            }
+        }
+        fn pinner(&self, budget_ms: u64) -> Pinner<'_> {
+            Pinner::new(self, self.start, Duration::from_millis(budget_ms))
+        }
     }
     impl DigestResolver for Counting {
         fn manifest_digest(&self, image: &str) -> Result<String, String> {
             self.calls.borrow_mut().push(image.to_owned());
+            self.clock.set(self.clock.get() + self.each);
             self.answer.clone()
+        }
+        fn now(&self) -> Instant {
+            self.start + self.clock.get()
         }
     }
 
@@ -83,15 +172,21 @@ mod tests {
 
     #[test]
     fn each_image_is_resolved_once() {
-        let r = Counting {
-            answer: Ok(D.into()),
-            calls: RefCell::new(vec![]),
-        };
-        let mut p = Pinner::new(&r);
+        let r = Counting::new(Ok(D), 0);
+        let mut p = r.pinner(900);
         assert_eq!(p.digest("nginx:1").unwrap(), D);
         assert_eq!(p.digest("nginx:1").unwrap(), D);
         assert_eq!(p.digest("redis:7").unwrap(), D);
         assert_eq!(*r.calls.borrow(), vec!["nginx:1", "redis:7"]);
+        assert_eq!(
+            p.tally(),
+            PinTally {
+                budget_ms: 900,
+                wanted: 2,
+                resolved: 2,
+                over_budget: 0
+            }
+        );
     }
 
     #[test]
@@ -103,11 +198,10 @@ mod tests {
             "not a digest",
             &D.to_uppercase(),
         ] {
-            let r = Counting {
-                answer: Ok(bad.into()),
-                calls: RefCell::new(vec![]),
+            let r = Counting::new(Ok(bad), 0);
+            let Err(PinError::Failed(e)) = r.pinner(900).digest("nginx:1") else {
+                panic!("{bad} should fail");
             };
-            let e = Pinner::new(&r).digest("nginx:1").unwrap_err();
             assert!(
                 e.starts_with("the host answered a malformed digest"),
                 "{bad}: {e}"
@@ -117,14 +211,47 @@ mod tests {
 
     #[test]
     fn failures_are_remembered_too() {
-        let r = Counting {
-            answer: Err("registry down".into()),
-            calls: RefCell::new(vec![]),
-        };
-        let mut p = Pinner::new(&r);
-        assert_eq!(p.digest("a:1").unwrap_err(), "registry down");
-        assert_eq!(p.digest("a:1").unwrap_err(), "registry down");
+        let r = Counting::new(Err("registry down"), 0);
+        let mut p = r.pinner(900);
+        let down = Err(PinError::Failed("registry down".into()));
+        assert_eq!(p.digest("a:1"), down);
+        assert_eq!(p.digest("a:1"), down);
         assert_eq!(r.calls.borrow().len(), 1);
+        assert_eq!(p.tally().resolved, 0);
+    }
+
+    #[test]
+    fn no_lookup_starts_that_would_end_past_the_budget() {
+        // 300 ms a lookup (two round trips to a registry 150 ms away), 900 ms budget:
+        // lookups at 0, 300 and 600 ms end by 900; a fourth would end at 1200.
+        let r = Counting::new(Ok(D), 300);
+        let mut p = r.pinner(900);
+        let got: Vec<_> = (0..10).map(|i| p.digest(&format!("app{i}:1"))).collect();
+        assert!(got[..3].iter().all(Result::is_ok), "{got:?}");
+        assert!(got[3..].iter().all(|g| *g == Err(PinError::OverBudget)));
+        assert_eq!(r.calls.borrow().len(), 3);
+        assert_eq!(
+            p.tally(),
+            PinTally {
+                budget_ms: 900,
+                wanted: 10,
+                resolved: 3,
+                over_budget: 7
+            }
+        );
+        // A lookup slower than the whole budget is still tried once (the first has no pace).
+        let slow = Counting::new(Ok(D), 5000);
+        let mut p = slow.pinner(900);
+        assert!(p.digest("a:1").is_ok());
+        assert_eq!(p.digest("b:1"), Err(PinError::OverBudget));
+    }
+
+    #[test]
+    fn a_spent_budget_starts_nothing() {
+        let r = Counting::new(Ok(D), 0);
+        r.clock.set(Duration::from_millis(900));
+        assert_eq!(r.pinner(900).digest("a:1"), Err(PinError::OverBudget));
+        assert!(r.calls.borrow().is_empty());
     }
 
     #[test]
@@ -143,5 +270,21 @@ mod tests {
                 .unwrap_err()
                 .contains("would be invalid")
         );
+    }
+
+    #[test]
+    fn kept_pins_are_exactly_the_reference_plus_a_digest() {
+        assert_eq!(kept_pin("app:1.0", &format!("app:1.0@{D}")), Some(D));
+        assert_eq!(kept_pin("app", &format!("app@{D}")), Some(D));
+        for other in [
+            format!("app:1.1@{D}"),
+            format!("app:1.0x@{D}"),
+            format!("other/app:1.0@{D}"),
+            "app:1.0".to_owned(),
+            "app:1.0@sha256:abc".to_owned(),
+            format!("app:1.0@{D}@{D}"),
+        ] {
+            assert_eq!(kept_pin("app:1.0", &other), None, "{other}");
+        }
     }
 }

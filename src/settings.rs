@@ -15,6 +15,11 @@ pub const SEMVER_REGEX: &str = r"v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-
 const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 /// Nesting bound for a user regex.
 const REGEX_NEST_LIMIT: u32 = 50;
+/// Default `pinBudgetMilliseconds`: under policy-server's 2 s evaluation limit, which counts
+/// in 1 s ticks and so may stop a policy after 1 s.
+pub const DEFAULT_PIN_BUDGET_MS: u64 = 900;
+/// Largest `pinBudgetMilliseconds`: Kubernetes waits at most 30 s for a webhook.
+pub const MAX_PIN_BUDGET_MS: u64 = 30_000;
 
 /// A settings value that is one of a few words: only a string with one of them is read (no
 /// other JSON shape), and a wrong value or type names the words allowed.
@@ -59,6 +64,46 @@ word_enum!(
     ContainerType { Any => "any", Init => "init", Regular => "regular", Ephemeral => "ephemeral" }
 );
 
+/// `pinBudgetMilliseconds`: a whole number of milliseconds, at least 1 and at most
+/// [`MAX_PIN_BUDGET_MS`]; any other JSON value is refused with that rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinBudget(pub u64);
+
+impl Default for PinBudget {
+    fn default() -> Self {
+        PinBudget(DEFAULT_PIN_BUDGET_MS)
+    }
+}
+
+impl<'de> Deserialize<'de> for PinBudget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = PinBudget;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(
+                    f,
+                    "a whole number of milliseconds from 1 to {MAX_PIN_BUDGET_MS}"
+                )
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PinBudget, E> {
+                if (1..=MAX_PIN_BUDGET_MS).contains(&v) {
+                    Ok(PinBudget(v))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PinBudget, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+                }
+            }
+        }
+        d.deserialize_u64(V)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExemptContainer {
@@ -79,6 +124,8 @@ pub struct RawSettings {
     pub pin_failure_action: PinFailureAction,
     pub pull_policy_action: PullPolicyAction,
     pub allow_if_not_present_when_pinned: bool,
+    pub pin_budget_milliseconds: PinBudget,
+    pub keep_pins_on_update: Option<bool>,
     pub exempt_images: Vec<String>,
     pub exempt_containers: Vec<ExemptContainer>,
 }
@@ -126,6 +173,8 @@ pub struct Settings {
     pub pin_failure_action: PinFailureAction,
     pub pull_policy_action: PullPolicyAction,
     pub allow_if_not_present_when_pinned: bool,
+    pub pin_budget: std::time::Duration,
+    pub keep_pins_on_update: bool,
     pub exempt_images: Vec<Glob>,
     pub exempt_containers: Vec<ExemptContainer>,
 }
@@ -191,6 +240,8 @@ impl Settings {
             pin_failure_action: raw.pin_failure_action,
             pull_policy_action: raw.pull_policy_action,
             allow_if_not_present_when_pinned: raw.allow_if_not_present_when_pinned,
+            pin_budget: std::time::Duration::from_millis(raw.pin_budget_milliseconds.0),
+            keep_pins_on_update: raw.keep_pins_on_update.unwrap_or(true),
             exempt_images,
             exempt_containers: raw.exempt_containers,
         })
@@ -285,6 +336,8 @@ mod tests {
         assert_eq!(s.pull_policy_action, PullPolicyAction::Mutate);
         assert!(!s.pin_immutable_tags && !s.allow_if_not_present_when_pinned);
         assert!(s.immutable_tag_patterns.is_empty() && s.exempt_images.is_empty());
+        assert_eq!(s.pin_budget, std::time::Duration::from_millis(900));
+        assert!(s.keep_pins_on_update);
         assert!(Settings::from_json(b"null").is_ok());
         assert!(Settings::from_json(b"").is_ok());
     }
@@ -296,6 +349,7 @@ mod tests {
                 "immutableRegistries":["123.dkr.ecr.eu-west-1.amazonaws.com","localhost:5000"],
                 "mutableTagAction":"pin","pinImmutableTags":true,"pinFailureAction":"warn",
                 "pullPolicyAction":"reject","allowIfNotPresentWhenPinned":true,
+                "pinBudgetMilliseconds":2500,"keepPinsOnUpdate":false,
                 "exemptImages":["registry.k8s.io/pause:*"],
                 "exemptContainers":[{"name":"istio-proxy"},{"name":"debugger","type":"ephemeral"}]}"#,
         )
@@ -307,6 +361,8 @@ mod tests {
         assert!(s.pin_immutable_tags && s.allow_if_not_present_when_pinned);
         assert_eq!(s.pin_failure_action, PinFailureAction::Warn);
         assert_eq!(s.pull_policy_action, PullPolicyAction::Reject);
+        assert_eq!(s.pin_budget, std::time::Duration::from_millis(2500));
+        assert!(!s.keep_pins_on_update);
         assert_eq!(s.exempt_containers[0].container_type, ContainerType::Any);
         assert_eq!(
             s.exempt_containers[1].container_type,
@@ -356,6 +412,40 @@ mod tests {
         assert!(err("{").starts_with("EOF"), "{}", err("{"));
         let e = err(r#"{} trailing"#);
         assert!(e.contains("trailing"), "{e}");
+    }
+
+    #[test]
+    fn pin_budget_is_a_positive_whole_number_of_milliseconds() {
+        for (bad, shown) in [
+            ("0", "integer `0`"),
+            ("-5", "integer `-5`"),
+            ("30001", "integer `30001`"),
+            ("1.5", "floating point `1.5`"),
+            ("900.0", "floating point `900.0`"),
+            ("\"900\"", "string \"900\""),
+            ("true", "boolean `true`"),
+            ("null", "null"),
+        ] {
+            let e = err(&format!(r#"{{"pinBudgetMilliseconds":{bad}}}"#));
+            assert!(
+                e.starts_with("pinBudgetMilliseconds: invalid "),
+                "{bad}: {e}"
+            );
+            assert!(e.contains(shown), "{bad}: {e}");
+            assert!(
+                e.contains("expected a whole number of milliseconds from 1 to 30000"),
+                "{bad}: {e}"
+            );
+        }
+        for (ok, ms) in [("1", 1), ("30000", 30000), ("1800", 1800)] {
+            let s = Settings::from_json(format!(r#"{{"pinBudgetMilliseconds":{ok}}}"#).as_bytes())
+                .unwrap();
+            assert_eq!(s.pin_budget, std::time::Duration::from_millis(ms));
+        }
+        let e = err(r#"{"keepPinsOnUpdate":"yes"}"#);
+        assert!(e.starts_with("keepPinsOnUpdate: invalid type"), "{e}");
+        let e = err(r#"{"pinBudgetMs":900}"#);
+        assert!(e.contains("unknown field `pinBudgetMs`"), "{e}");
     }
 
     #[test]

@@ -5,8 +5,9 @@ use immutable_images::evaluate;
 use immutable_images::pin::DigestResolver;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{Value, json};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 pub const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 pub const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
@@ -84,11 +85,26 @@ pub fn containers(list: &[(&str, &str)]) -> Value {
     json!({ "containers": list.iter().map(|(n, i)| json!({"name": n, "image": i})).collect::<Vec<_>>() })
 }
 
-/// A host whose registry knows some tags; counts lookups.
-#[derive(Default)]
+/// A host whose registry knows some tags; counts lookups. Its clock is simulated: it starts
+/// at `start` and each lookup advances it by `latency`.
 pub struct Registry {
     pub digests: HashMap<String, Result<String, String>>,
     pub calls: RefCell<Vec<String>>,
+    pub latency: Duration,
+    pub start: Instant,
+    pub clock: Cell<Duration>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            digests: HashMap::new(),
+            calls: RefCell::default(),
+            latency: Duration::ZERO,
+            start: Instant::now(),
+            clock: Cell::new(Duration::ZERO),
+        }
+    }
 }
 
 impl Registry {
@@ -98,8 +114,14 @@ impl Registry {
                 .iter()
                 .map(|(i, d)| (i.to_string(), Ok(d.to_string())))
                 .collect(),
-            calls: RefCell::default(),
+            ..Registry::default()
         }
+    }
+
+    /// Each lookup takes `ms` milliseconds of simulated time.
+    pub fn slow(mut self, ms: u64) -> Registry {
+        self.latency = Duration::from_millis(ms);
+        self
     }
     pub fn failing(image: &str, error: &str) -> Registry {
         let mut r = Registry::default();
@@ -111,10 +133,15 @@ impl Registry {
 impl DigestResolver for Registry {
     fn manifest_digest(&self, image: &str) -> Result<String, String> {
         self.calls.borrow_mut().push(image.to_owned());
+        self.clock.set(self.clock.get() + self.latency);
         self.digests
             .get(image)
             .cloned()
             .unwrap_or_else(|| Err(format!("manifest unknown: {image}")))
+    }
+
+    fn now(&self) -> Instant {
+        self.start + self.clock.get()
     }
 }
 
