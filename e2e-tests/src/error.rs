@@ -35,6 +35,10 @@ pub enum Error {
     #[error("wasm runtime: {0}")]
     Runtime(String),
 
+    /// The host's evaluation deadline interrupted the guest (policy-server's epoch limit).
+    #[error("wasm runtime: {0}")]
+    Interrupted(String),
+
     /// The policy answered something that is not valid for the protocol.
     #[error("policy protocol: {0}")]
     Protocol(String),

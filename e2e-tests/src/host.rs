@@ -1,12 +1,74 @@
 //! The host side of waPC host calls: what policy-server answers when a policy calls
 //! `host_call(binding, namespace, operation, payload)`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::resolver::DigestResolver;
 
-/// How the host answers host calls.
-#[derive(Clone, Debug, Default)]
+/// How long policy-server keeps a successful `manifest_digest` answer.
+pub const DIGEST_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// policy-server's cache of successful digest answers, by image reference: shared by every
+/// policy instance of one host (clones share it), entries live [`DIGEST_CACHE_TTL`].
+/// Failures are not cached.
+#[derive(Clone, Debug)]
+pub struct DigestCache {
+    ttl: Duration,
+    entries: Arc<Mutex<HashMap<String, (Instant, String)>>>,
+}
+
+impl Default for DigestCache {
+    fn default() -> Self {
+        DigestCache::with_ttl(DIGEST_CACHE_TTL)
+    }
+}
+
+impl DigestCache {
+    pub fn with_ttl(ttl: Duration) -> Self {
+        DigestCache {
+            ttl,
+            entries: Arc::default(),
+        }
+    }
+
+    /// How long an answer is kept.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A fresh answer for `image`, if there is one.
+    pub fn get(&self, image: &str) -> Option<String> {
+        let entries = self.entries.lock().ok()?;
+        let (at, digest) = entries.get(image)?;
+        (at.elapsed() < self.ttl).then(|| digest.clone())
+    }
+
+    pub fn put(&self, image: &str, digest: &str) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.insert(image.to_string(), (Instant::now(), digest.to_string()));
+        }
+    }
+
+    /// Forgets every answer (a host restarted, or 60 s gone by).
+    pub fn clear(&self) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.clear();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How the host answers host calls and how long it lets a policy run.
+#[derive(Clone, Debug)]
 pub struct HostConfig {
     /// Resolves `kubewarden/oci/v1/manifest_digest`.
     pub resolver: DigestResolver,
@@ -18,6 +80,28 @@ pub struct HostConfig {
     /// Fault injection for hostile-host tests: answer `manifest_digest` with these bytes
     /// instead of asking the registry (a host that misbehaves; never used to fake a registry).
     pub faulty_digest_answer: Option<Vec<u8>>,
+    /// Successful digest answers, kept 60 s as policy-server keeps them; `None`: no cache.
+    pub digest_cache: Option<DigestCache>,
+    /// policy-server's evaluation limit (`--policy-timeout`, default 2 s) in 1 s epoch ticks:
+    /// a call still running after this many ticks is interrupted, so as early as one tick
+    /// less. `None` disables it (`--disable-timeout-protection`).
+    pub timeout_seconds: Option<u64>,
+}
+
+/// policy-server's default evaluation limit, in seconds (1 s epoch ticks).
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 2;
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            resolver: DigestResolver::default(),
+            verbose: false,
+            denied_capabilities: Vec::new(),
+            faulty_digest_answer: None,
+            digest_cache: Some(DigestCache::default()),
+            timeout_seconds: Some(DEFAULT_TIMEOUT_SECONDS),
+        }
+    }
 }
 
 /// One host call the guest made, with the answer it got.
@@ -45,6 +129,11 @@ impl Host {
             config,
             calls: Arc::default(),
         }
+    }
+
+    /// How this host answers and how long it lets a policy run.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
     }
 
     /// Every host call made so far, oldest first.
@@ -113,11 +202,21 @@ impl Host {
         if let Some(answer) = &self.config.faulty_digest_answer {
             return Ok(answer.clone());
         }
-        let digest = self
-            .config
-            .resolver
-            .manifest_digest(&image)
-            .map_err(|e| e.to_string())?;
+        let cache = self.config.digest_cache.as_ref();
+        let digest = match cache.and_then(|c| c.get(&image)) {
+            Some(digest) => digest,
+            None => {
+                let digest = self
+                    .config
+                    .resolver
+                    .manifest_digest(&image)
+                    .map_err(|e| e.to_string())?;
+                if let Some(c) = cache {
+                    c.put(&image, &digest);
+                }
+                digest
+            }
+        };
         serde_json::to_vec(&serde_json::json!({ "digest": digest })).map_err(|e| e.to_string())
     }
 

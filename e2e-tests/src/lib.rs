@@ -7,6 +7,7 @@
 //!   [`resolver`], `kubewarden/tracing/log`);
 //! - [`response`]: turns the policy's answer into the AdmissionResponse `kwctl run` prints;
 //! - [`registry`], [`images`]: a throw-away loopback registry and test images in it;
+//! - [`proxy`]: a fault-injecting proxy in front of it (latency, errors, hangs, resets);
 //! - [`artifact`]: the policy as an OCI artifact (push and pull, as kwctl does).
 //!
 //! No HTTP request of this crate leaves loopback ([`http`]).
@@ -19,13 +20,14 @@ pub mod http;
 pub mod images;
 pub mod input;
 pub mod policy;
+pub mod proxy;
 pub mod reference;
 pub mod registry;
 pub mod resolver;
 pub mod response;
 
 pub use error::{Error, Result};
-pub use host::{HostCall, HostConfig};
+pub use host::{DigestCache, HostCall, HostConfig};
 pub use policy::{Policy, PolicyModule};
 pub use registry::Registry;
 pub use resolver::DigestResolver;

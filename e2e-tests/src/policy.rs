@@ -1,11 +1,13 @@
 //! Loading a policy `.wasm` and calling it over waPC, the way policy-evaluator does.
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use wapc::WapcHost;
 use wasmtime_provider::wasmtime;
-use wasmtime_provider::{WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
+use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 use crate::error::{Error, Result};
 use crate::host::{Host, HostCall, HostConfig};
@@ -36,13 +38,17 @@ impl PolicyModule {
 
     /// Compiles a module from its bytes (binary wasm, or WAT text).
     /// WASI (preview 1) is linked, as the policy is built for wasm32-wasip1.
+    /// Epoch interruption is on, with policy-server's ticker: the engine's epoch advances
+    /// every [`EPOCH_TICK`] for as long as the module is alive.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut config = wasmtime::Config::new();
         if let Some(cache) = compilation_cache() {
             config.cache(Some(cache));
         }
+        config.epoch_interruption(true);
         let engine = wasmtime::Engine::new(&config)
             .map_err(|e| Error::Runtime(format!("cannot create the engine: {e}")))?;
+        start_ticker(&engine);
         let module = wasmtime::Module::new(&engine, bytes)
             .map_err(|e| Error::Runtime(format!("cannot compile the module: {e}")))?;
         let pre = WasmtimeEngineProviderBuilder::new()
@@ -53,15 +59,30 @@ impl PolicyModule {
         Ok(PolicyModule { pre })
     }
 
-    /// A fresh instance whose host calls are answered according to `config`.
+    /// A fresh instance whose host calls are answered according to `config`, stopped by
+    /// `config.timeout_seconds` as policy-server stops it.
     pub fn instantiate(&self, config: HostConfig) -> Result<Policy> {
+        let host = Host::new(config);
+        let wapc = self.wapc_host(&host)?;
+        Ok(Policy {
+            module: self.clone(),
+            wapc: RefCell::new(wapc),
+            host,
+        })
+    }
+
+    fn wapc_host(&self, host: &Host) -> Result<WapcHost> {
+        // policy-server gives wapc_init and each call the same deadline, in ticks.
+        let deadlines = host.config().timeout_seconds.map(|t| EpochDeadlines {
+            wapc_init: t,
+            wapc_func: t,
+        });
         let engine = self
             .pre
-            .rehydrate(None)
+            .rehydrate(deadlines)
             .map_err(|e| Error::Runtime(format!("cannot instantiate the module: {e}")))?;
-        let host = Host::new(config);
         let callback_host = host.clone();
-        let wapc = WapcHost::new(
+        WapcHost::new(
             Box::new(engine),
             Some(Box::new(
                 move |_id, binding, namespace, operation, payload| {
@@ -71,9 +92,32 @@ impl PolicyModule {
                 },
             )),
         )
-        .map_err(|e| Error::Runtime(format!("cannot start the waPC host: {e}")))?;
-        Ok(Policy { wapc, host })
+        .map_err(|e| Error::Runtime(format!("cannot start the waPC host: {e}")))
     }
+}
+
+/// policy-server's epoch ticker period: the evaluation limit counts in these.
+pub const EPOCH_TICK: Duration = Duration::from_secs(1);
+
+/// What wasmtime-provider reports when the deadline interrupts a guest call.
+const INTERRUPTED: &str = "guest code interrupted, execution deadline exceeded";
+
+/// policy-server's answer to a request whose policy was interrupted.
+pub const INTERRUPTED_MESSAGE: &str =
+    "Policy execution interrupted because it exceeded the allowed execution time";
+
+/// Advances the engine's epoch every tick until the engine is dropped.
+fn start_ticker(engine: &wasmtime::Engine) {
+    let weak = engine.weak();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        }
+    });
 }
 
 /// Env var naming the directory of wasmtime's compilation cache; `off` disables it.
@@ -96,7 +140,8 @@ fn compilation_cache() -> Option<wasmtime::Cache> {
 
 /// A running policy instance.
 pub struct Policy {
-    wapc: WapcHost,
+    module: PolicyModule,
+    wapc: RefCell<WapcHost>,
     host: Host,
 }
 
@@ -118,10 +163,20 @@ impl Policy {
     }
 
     /// Calls a waPC function and returns its raw answer.
+    /// An interrupted instance is replaced by a fresh one, as policy-server does.
     pub fn call(&self, function: &str, payload: &[u8]) -> Result<Vec<u8>> {
-        self.wapc
-            .call(function, payload)
-            .map_err(|e| Error::Runtime(format!("calling {function:?}: {e}")))
+        let answer = self.wapc.borrow().call(function, payload);
+        answer.map_err(|e| {
+            let text = e.to_string();
+            if text.contains(INTERRUPTED) {
+                if let Ok(fresh) = self.module.wapc_host(&self.host) {
+                    *self.wapc.borrow_mut() = fresh;
+                }
+                Error::Interrupted(text)
+            } else {
+                Error::Runtime(format!("calling {function:?}: {text}"))
+            }
+        })
     }
 
     /// The policy's protocol version (`"v1"` for current Kubewarden policies).
@@ -168,6 +223,9 @@ impl Policy {
             Ok(resp) => {
                 let object = request.get("object").filter(|o| !o.is_null());
                 AdmissionResponse::from_validation(uid, object, &resp)
+            }
+            Err(Error::Interrupted(_)) => {
+                AdmissionResponse::reject(uid, INTERRUPTED_MESSAGE, Some(500))
             }
             Err(e) => {
                 AdmissionResponse::reject(uid, format!("internal server error: {e}"), Some(500))

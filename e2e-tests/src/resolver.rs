@@ -7,7 +7,9 @@ use crate::error::{Error, Result};
 use crate::http::{LoopbackClient, MANIFEST_ACCEPT};
 use crate::reference::{ImageReference, canonical_registry};
 
-/// Resolves image references to manifest digests with `HEAD /v2/<repo>/manifests/<ref>`.
+/// Resolves image references to manifest digests as policy-server's registry client does:
+/// `GET /v2/` (the API version check that also discovers authentication), then
+/// `HEAD /v2/<repo>/manifests/<ref>`: two round trips a lookup.
 ///
 /// Only loopback registries are contacted (plain HTTP, like policy-server's
 /// `insecure_sources`); other registries can be mapped to a loopback one with
@@ -88,12 +90,21 @@ impl DigestResolver {
             reference.manifest_reference()
         );
         let fail = |msg: String| Error::registry(&registry, format!("image {image:?}: {msg}"));
+        let unwrap = |e: Error| match e {
+            Error::Registry { message, .. } => fail(message),
+            other => other,
+        };
+        let version = client.get("/v2/", &[]).map_err(unwrap)?;
+        if version.status != 200 {
+            return Err(fail(format!(
+                "GET {} answered HTTP {}",
+                client.url("/v2/").unwrap_or("/v2/".into()),
+                version.status
+            )));
+        }
         let res = client
             .head(&path, &[("Accept", MANIFEST_ACCEPT)])
-            .map_err(|e| match e {
-                Error::Registry { message, .. } => fail(message),
-                other => other,
-            })?;
+            .map_err(unwrap)?;
         if res.status != 200 {
             return Err(fail(format!(
                 "HEAD {} answered HTTP {}",

@@ -7,8 +7,9 @@ use common::{
     admission_request, container, create, cronjob_with, deployment_with, evaluate, pod, pod_with,
 };
 use e2e_tests::images::{Platform, push_image, push_multi_arch};
-use e2e_tests::{AdmissionResponse, DigestResolver, HostConfig, Registry};
+use e2e_tests::{AdmissionResponse, DigestCache, DigestResolver, HostConfig, Registry};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const DIGEST: &str = "sha256:3f4e2b1a0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f";
 
@@ -457,10 +458,22 @@ fn policy_pins_multi_arch_tag_to_the_index_digest() {
     );
 }
 
+/// A host whose digest cache forgets after 300 ms instead of policy-server's 60 s, so a test
+/// can see a re-pushed tag without waiting a minute.
+fn host_with_short_cache() -> (HostConfig, Duration) {
+    let ttl = Duration::from_millis(300);
+    let config = HostConfig {
+        digest_cache: Some(DigestCache::with_ttl(ttl)),
+        ..HostConfig::default()
+    };
+    (config, ttl)
+}
+
 #[test]
 fn policy_pin_follows_a_repushed_tag() {
     let registry = Registry::start().unwrap();
-    let p = common::policy(HostConfig::default());
+    let (host, ttl) = host_with_short_cache();
+    let p = common::policy(host);
     let settings = json!({"mutableTagAction": "pin"});
     let first = push_image(&registry, "app", "latest", "build 1").unwrap();
     let req = create(pod_with(vec![container(
@@ -470,8 +483,12 @@ fn policy_pin_follows_a_repushed_tag() {
     )]));
     let one = patched(&evaluate(&p, &settings, &req), &req);
     let second = push_image(&registry, "app", "latest", "build 2").unwrap();
+    // While the host's cache holds the first answer, the first digest is pinned.
+    let cached = patched(&evaluate(&p, &settings, &req), &req);
+    std::thread::sleep(ttl);
     let two = patched(&evaluate(&p, &settings, &req), &req);
     assert_eq!(one["spec"]["containers"][0]["image"], first.pinned());
+    assert_eq!(cached["spec"]["containers"][0]["image"], first.pinned());
     assert_eq!(two["spec"]["containers"][0]["image"], second.pinned());
 }
 
@@ -527,7 +544,8 @@ fn policy_does_not_call_the_registry_without_pinning() {
 #[test]
 fn policy_pins_a_deployment_version_tag_and_follows_its_repush() {
     let registry = Registry::start().unwrap();
-    let p = common::policy(HostConfig::default());
+    let (host, ttl) = host_with_short_cache();
+    let p = common::policy(host);
     let settings = json!({"pinImmutableTags": true});
     let first = push_image(&registry, "team/api", "1.0", "release 1.0").unwrap();
     let req = create(deployment_with(vec![container(
@@ -548,9 +566,11 @@ fn policy_pins_a_deployment_version_tag_and_follows_its_repush() {
         "the pin is the digest the registry serves"
     );
 
-    // Someone re-pushes 1.0: the next admission pins the new bytes.
+    // Someone re-pushes 1.0: once the host's cache forgot, the next admission pins the new
+    // bytes.
     let second = push_image(&registry, "team/api", "1.0", "release 1.0, rebuilt").unwrap();
     assert_ne!(first.digest, second.digest);
+    std::thread::sleep(ttl);
     let resp = evaluate(&p, &settings, &req);
     let image = &patched(&resp, &req)["spec"]["template"]["spec"]["containers"][0]["image"];
     assert_eq!(

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use e2e_tests::host::DEFAULT_TIMEOUT_SECONDS;
 use e2e_tests::{DigestResolver, HostConfig, Policy, input};
 use serde_json::Value;
 
@@ -21,6 +22,12 @@ Options:
                                   from the loopback registry TO (repeatable)
       --not-mutating              behave like policy-server with `mutating: false`:
                                   a response with a patch becomes a rejection
+      --timeout <SECONDS>         interrupt the policy as policy-server does after this
+                                  many 1 s epoch ticks (so after SECONDS-1 to SECONDS s)
+                                  and answer with its rejection [default: 2, as
+                                  policy-server's --policy-timeout]
+      --no-timeout                never interrupt the policy (policy-server's
+                                  --disable-timeout-protection; kwctl run has no limit)
   -v, --verbose                   print policy logs and host calls on stderr
   -h, --help                      print this help
 
@@ -33,6 +40,8 @@ struct Args {
     settings_json: Option<String>,
     mirrors: Vec<String>,
     not_mutating: bool,
+    timeout: Option<u64>,
+    no_timeout: bool,
     verbose: bool,
     policy: Option<String>,
 }
@@ -63,6 +72,14 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
             "--settings-json" => args.settings_json = Some(value("--settings-json")?),
             "--registry-mirror" => args.mirrors.push(value("--registry-mirror")?),
             "--not-mutating" => args.not_mutating = true,
+            "--timeout" => {
+                let v = value("--timeout")?;
+                let seconds = v.parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    format!("--timeout needs a whole number of seconds, not {v:?}")
+                })?;
+                args.timeout = Some(seconds);
+            }
+            "--no-timeout" => args.no_timeout = true,
             "-v" | "--verbose" => args.verbose = true,
             f if f.starts_with('-') && f != "-" => return Err(format!("unknown option {f}")),
             _ => {
@@ -77,6 +94,9 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     }
     if args.requests.is_empty() {
         return Err("missing --request-path".into());
+    }
+    if args.timeout.is_some() && args.no_timeout {
+        return Err("give --timeout or --no-timeout, not both".into());
     }
     if args.settings_path.is_some() && args.settings_json.is_some() {
         return Err("give --settings-path or --settings-json, not both".into());
@@ -109,6 +129,11 @@ fn run(args: Args) -> Result<(), String> {
         HostConfig {
             resolver,
             verbose: args.verbose,
+            timeout_seconds: if args.no_timeout {
+                None
+            } else {
+                Some(args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS))
+            },
             ..HostConfig::default()
         },
     )
@@ -179,6 +204,7 @@ mod tests {
             "--registry-mirror",
             "docker.io=127.0.0.1:5000",
             "--not-mutating",
+            "--timeout=5",
             "p.wasm",
         ]) else {
             panic!("should parse");
@@ -186,6 +212,7 @@ mod tests {
         assert_eq!(a.requests, ["a.json", "b.json"]);
         assert_eq!(a.mirrors, ["docker.io=127.0.0.1:5000"]);
         assert!(a.not_mutating);
+        assert_eq!(a.timeout, Some(5));
         assert_eq!(a.policy.as_deref(), Some("p.wasm"));
     }
 
@@ -197,6 +224,9 @@ mod tests {
         assert!(args(&["-r", "a", "--bogus", "p.wasm"]).is_err());
         assert!(args(&["-r", "a", "p.wasm", "q.wasm"]).is_err());
         assert!(args(&["-r", "a", "-s", "s.yml", "--settings-json", "{}", "p.wasm"]).is_err());
+        assert!(args(&["-r", "a", "--timeout", "0", "p.wasm"]).is_err());
+        assert!(args(&["-r", "a", "--timeout", "1.5", "p.wasm"]).is_err());
+        assert!(args(&["-r", "a", "--timeout", "3", "--no-timeout", "p.wasm"]).is_err());
         assert!(matches!(args(&["--help"]), Ok(Parsed::Help)));
     }
 }
