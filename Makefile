@@ -36,7 +36,8 @@ SHOW_ANSWER = echo "$$out"; patch=$$(echo "$$out" | sed -n 's/.*"patch":"\([^"]*
 # The main job: evaluate the sample requests like `kwctl run` does and print the answers.
 run: policy.wasm $(KWRUN)
 	@for sample in "deployment.json settings-default.json" "pod.json settings-warn.json" \
-	               "cronjob.json settings-default.json"; do \
+	               "cronjob.json settings-default.json" \
+	               "deployment-update-sticky.json settings-pin.json"; do \
 	  set -- $$sample; \
 	  echo "### kwrun --request-path test_data/$$1 --settings-path test_data/$$2 policy.wasm"; \
 	  out=$$($(KWRUN) --request-path test_data/$$1 --settings-path test_data/$$2 policy.wasm); \
@@ -55,9 +56,11 @@ noop.wasm: e2e-tests/noop-policy/src/lib.rs e2e-tests/noop-policy/Cargo.toml
 	cargo build --release --target $(WASM_TARGET) -p noop-policy
 	cp target/$(WASM_TARGET)/release/noop_policy.wasm noop.wasm
 
-# Per-request time of policy.wasm through the e2e host, against the no-op policy, same run.
-bench: policy.wasm noop.wasm
+# Per-request time of policy.wasm through the e2e host, against the no-op policy, same run;
+# then how long pinning takes against the real registry behind a far-registry proxy.
+bench: policy.wasm noop.wasm setup
 	cargo run --release -p e2e-tests --bin bench -- policy.wasm noop.wasm
+	cargo run --release -p e2e-tests --bin pinbench -- policy.wasm
 
 fmt:
 	cargo fmt --all -- --check

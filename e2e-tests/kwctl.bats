@@ -173,3 +173,21 @@ push_image() {
   patch=$(decoded_patch)
   [[ "$patch" == *"127.0.0.1:$REGISTRY_PORT/app:latest@$digest"* ]]
 }
+
+@test "kwctl: a re-applied tag keeps its old pin, with no registry" {
+  # ghcr.io is never asked: a lookup would fail here and reject the request.
+  local settings
+  settings=$(cat "$BATS_TEST_DIRNAME/../test_data/settings-pin.json")
+  kwctl_run "$BATS_TEST_DIRNAME/../test_data/deployment-update-sticky.json" "$settings"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  [[ "$output" == *'"pin.containers.0":"ghcr.io/example/api:1.4 -> sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 (kept)"'* ]]
+  patch=$(decoded_patch)
+  [[ "$patch" == *'ghcr.io/example/api:1.4@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'* ]]
+}
+
+@test "kwctl: the pin budget is a positive whole number of milliseconds" {
+  kwctl_run "$FIXTURES/pod-latest.json" '{"pinBudgetMilliseconds": 0}'
+  [ "$status" -ne 0 ]
+  [[ "$stderr$output" == *'pinBudgetMilliseconds'* ]]
+}

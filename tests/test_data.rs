@@ -45,6 +45,7 @@ fn sample_requests_under_default_settings() {
         ("podtemplate.json", Reject(1)),
         ("pod-ephemeralcontainers.json", Reject(1)),
         ("deployment-update-labels.json", Accept),
+        ("deployment-update-sticky.json", Accept),
         ("pod-delete.json", Accept),
         ("configmap.json", Accept),
     ];
@@ -67,6 +68,32 @@ fn sample_requests_under_warn_and_strict_settings() {
     assert_eq!(
         verdict("deployment-pinned.json", "settings-strict.json"),
         Reject(1)
+    );
+}
+
+/// A GitOps re-apply of `api:1.4` over the live `api:1.4@sha256:…` in pin mode keeps the pin
+/// with no lookup (the mocked registry knows no image: a lookup would be a rejection).
+#[test]
+fn sticky_sample_keeps_its_pin_without_a_lookup() {
+    let request = load("deployment-update-sticky.json");
+    let registry = Registry::default();
+    let r = run_with(&request, load("settings-pin.json"), &registry);
+    assert!(registry.calls.borrow().is_empty());
+    let old = at(
+        &request["oldObject"],
+        "spec.template.spec.containers[0].image",
+    );
+    assert_eq!(
+        at(mutated(&r), "spec.template.spec.containers[0].image"),
+        old
+    );
+    let audit = r.audit_annotations.unwrap();
+    assert_eq!(
+        audit["pin.containers.0"],
+        format!(
+            "ghcr.io/example/api:1.4 -> {} (kept)",
+            old.as_str().unwrap().split('@').nth(1).unwrap()
+        )
     );
 }
 

@@ -376,3 +376,28 @@ fn field_the_host_caches_digests_for_60_s_and_failures_not_at_all() {
         Duration::from_secs(60)
     );
 }
+
+#[test]
+fn field_a_longer_limit_and_budget_together_pin_twelve_far_images_in_one_try() {
+    // The README's advice: timeoutEvalSeconds 5 with pinBudgetMilliseconds 3900.
+    let far = far_registry(12);
+    far.proxy.set_fault(Fault::Latency(FAR));
+    let p = common::policy(HostConfig {
+        timeout_seconds: Some(5),
+        ..HostConfig::default()
+    });
+    let req = create(deployment_with(containers_of(&far.images)));
+    let mut settings = pin_all("reject");
+    settings["pinBudgetMilliseconds"] = json!(3900);
+    let resp = evaluate(&p, &settings, &req);
+    assert!(resp.allowed, "{resp:?}");
+    let expected: Vec<String> = far
+        .images
+        .iter()
+        .map(|(image, digest)| format!("{image}@{digest}"))
+        .collect();
+    assert_eq!(
+        workload_images(&resp.patched(&req["object"]).unwrap()),
+        expected
+    );
+}
