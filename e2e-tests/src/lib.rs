@@ -8,10 +8,12 @@
 //! - [`response`]: turns the policy's answer into the AdmissionResponse `kwctl run` prints;
 //! - [`registry`], [`images`]: a throw-away loopback registry and test images in it;
 //! - [`proxy`]: a fault-injecting proxy in front of it (latency, errors, hangs, resets);
-//! - [`artifact`]: the policy as an OCI artifact (push and pull, as kwctl does).
+//! - [`artifact`]: the policy as an OCI artifact (push and pull, as kwctl does);
+//! - [`annotate`]: its metadata, as `kwctl annotate` embeds it and `kwctl push` publishes it.
 //!
 //! No HTTP request of this crate leaves loopback ([`http`]).
 
+pub mod annotate;
 pub mod artifact;
 pub mod digest;
 pub mod error;

@@ -1,0 +1,167 @@
+//! One version, everywhere: `Cargo.toml`, `metadata.yml`'s `io.kubewarden.policy.version`,
+//! `artifacthub-pkg.yml` (its version and every `:v<version>` reference in it), the README's
+//! `module:` references and a `CHANGELOG.md` section. With env `RELEASE_VERSION` (what
+//! `make release-check VERSION=x.y.z` sets), that candidate must be the version.
+
+use e2e_tests::workspace_root;
+use serde_json::Value;
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(workspace_root().join(name)).unwrap()
+}
+
+/// `version = "…"` of the `[package]` table of a Cargo.toml.
+fn cargo_version(text: &str) -> String {
+    let package = text.split("[package]").nth(1).unwrap();
+    let table = package.split("\n[").next().unwrap();
+    table
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap()
+        .to_string()
+}
+
+/// Every version written in `text` as `immutable-images:v<x.y.z>` (an image tag) or
+/// `refs/tags/v<x.y.z>` (the signing identity); placeholders such as `v<version>` or `vx.y.z`
+/// (not starting with a digit) are not versions.
+fn tagged_versions(text: &str) -> Vec<String> {
+    ["immutable-images:v", "refs/tags/v"]
+        .iter()
+        .flat_map(|prefix| text.match_indices(prefix))
+        .map(|(at, m)| {
+            text[at + m.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+                .collect::<String>()
+                .trim_end_matches('.')
+                .to_string()
+        })
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+        .collect()
+}
+
+/// The files the version is written in, by name.
+type Files = std::collections::BTreeMap<&'static str, String>;
+
+const FILES: [&str; 6] = [
+    "Cargo.toml",
+    "e2e-tests/Cargo.toml",
+    "metadata.yml",
+    "artifacthub-pkg.yml",
+    "README.md",
+    "CHANGELOG.md",
+];
+
+fn workspace_files() -> Files {
+    FILES.iter().map(|name| (*name, read(name))).collect()
+}
+
+/// Every place where `files` disagree with their `Cargo.toml` version (or with `candidate`).
+fn disagreements(files: &Files, candidate: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    let version = cargo_version(&files["Cargo.toml"]);
+    if version.split('.').count() != 3 || version.split('.').any(|p| p.is_empty()) {
+        out.push(format!("Cargo.toml version {version:?} is not x.y.z"));
+    }
+    if let Some(candidate) = candidate
+        && candidate.trim_start_matches('v') != version
+    {
+        out.push(format!(
+            "the release candidate {candidate} is not the version in Cargo.toml, {version}"
+        ));
+    }
+    let e2e = cargo_version(&files["e2e-tests/Cargo.toml"]);
+    if e2e != version {
+        out.push(format!("e2e-tests/Cargo.toml has {e2e}"));
+    }
+
+    let metadata: Value = serde_norway::from_str(&files["metadata.yml"]).unwrap();
+    let declared = &metadata["annotations"]["io.kubewarden.policy.version"];
+    if declared != version.as_str() {
+        out.push(format!(
+            "metadata.yml io.kubewarden.policy.version is {declared}"
+        ));
+    }
+
+    let artifacthub_text = &files["artifacthub-pkg.yml"];
+    let artifacthub: Value = serde_norway::from_str(artifacthub_text).unwrap();
+    if artifacthub["version"] != version.as_str() {
+        out.push(format!(
+            "artifacthub-pkg.yml version is {}",
+            artifacthub["version"]
+        ));
+    }
+    let in_artifacthub = tagged_versions(artifacthub_text);
+    if in_artifacthub.is_empty() || in_artifacthub.iter().any(|v| *v != version) {
+        out.push(format!("artifacthub-pkg.yml references {in_artifacthub:?}"));
+    }
+    let release_link = format!("/releases/download/v{version}/");
+    if !artifacthub_text.contains(&release_link) {
+        out.push(format!("artifacthub-pkg.yml links no {release_link}"));
+    }
+
+    let readme = &files["README.md"];
+    if !readme
+        .lines()
+        .any(|l| l.trim_start().starts_with("module: registry://"))
+    {
+        out.push("the README shows no module: reference".into());
+    }
+    let in_readme = tagged_versions(readme);
+    if in_readme.iter().any(|v| *v != version) {
+        out.push(format!("README references {in_readme:?}"));
+    }
+
+    let changelog = &files["CHANGELOG.md"];
+    if !changelog.contains(&format!("\n## [{version}] - ")) {
+        out.push(format!("CHANGELOG.md has no section for {version}"));
+    }
+    if !changelog.contains("\n## [Unreleased]") {
+        out.push("CHANGELOG.md has no [Unreleased] section".into());
+    }
+    out
+}
+
+/// The check itself: env `RELEASE_VERSION` (set by `make release-check VERSION=x.y.z`) is
+/// the candidate.
+#[test]
+fn one_version_everywhere() {
+    let candidate = std::env::var("RELEASE_VERSION").ok();
+    let found = disagreements(&workspace_files(), candidate.as_deref());
+    assert!(found.is_empty(), "the version differs: {found:#?}");
+}
+
+/// Each file bumped alone (or left behind) is caught, and so is a wrong candidate.
+#[test]
+fn a_version_left_behind_anywhere_is_found() {
+    let files = workspace_files();
+    let version = cargo_version(&files["Cargo.toml"]);
+    assert!(disagreements(&files, Some(&format!("v{version}"))).is_empty());
+    assert_eq!(disagreements(&files, Some("99.0.0")).len(), 1);
+    for name in FILES {
+        let mut changed = files.clone();
+        let text = changed[name].replace(&version, "99.0.0");
+        assert_ne!(text, changed[name], "{name} does not hold the version");
+        changed.insert(name, text);
+        let found = disagreements(&changed, None);
+        assert!(!found.is_empty(), "bumping only {name} went unnoticed");
+    }
+}
+
+#[test]
+fn the_version_scan_finds_what_it_must() {
+    assert_eq!(
+        tagged_versions(
+            "a immutable-images:v1.2.3 b immutable-images:v1.2.4-rc.1. \
+             c immutable-images:v<version> d immutable-images:vx.y.z e refs/tags/v2.0.0`"
+        ),
+        vec!["1.2.3", "1.2.4-rc.1", "2.0.0"]
+    );
+    assert_eq!(
+        cargo_version(
+            "[package]\nname = \"x\"\nversion = \"2.0.1\"\n[dependencies]\nversion = \"9\""
+        ),
+        "2.0.1"
+    );
+}
