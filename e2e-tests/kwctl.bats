@@ -191,3 +191,39 @@ push_image() {
   [ "$status" -ne 0 ]
   [[ "$stderr$output" == *'pinBudgetMilliseconds'* ]]
 }
+
+@test "kwctl: the release path (annotate, push, pull, inspect, run) against a local registry" {
+  for tool in docker-registry jq; do
+    command -v "$tool" >/dev/null 2>&1 || skip "$tool not found (run e2e-tests/setup.sh)"
+  done
+  local root="$BATS_TEST_DIRNAME/.." version annotated="$BATS_TEST_TMPDIR/annotated.wasm"
+  version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
+  kwctl annotate -m "$root/metadata.yml" -u "$root/README.md" -o "$annotated" "$root/policy.wasm"
+  start_registry
+  printf 'insecure_sources:\n  - "127.0.0.1:%s"\n' "$REGISTRY_PORT" >"$BATS_TEST_TMPDIR/sources.yml"
+  local image="127.0.0.1:$REGISTRY_PORT/policies/immutable-images:v$version"
+
+  run kwctl push --sources-path "$BATS_TEST_TMPDIR/sources.yml" -o json "$annotated" "registry://$image"
+  [ "$status" -eq 0 ]
+  [[ "$(jq -r .immutable_ref <<<"$output")" == "127.0.0.1:$REGISTRY_PORT/policies/immutable-images@sha256:"* ]]
+
+  # The manifest carries metadata.yml's io.kubewarden.policy.* annotations, as the Rust
+  # release-path test expects of its own push.
+  manifest=$(skopeo --insecure-policy inspect --raw --tls-verify=false "docker://$image")
+  [ "$(jq -r '.annotations["io.kubewarden.policy.version"]' <<<"$manifest")" = "$version" ]
+  [ "$(jq -r '.annotations["org.opencontainers.image.source"]' <<<"$manifest")" = \
+    "$(jq -r '.annotations["io.kubewarden.policy.source"]' <<<"$manifest")" ]
+  [ "$(jq -r '.config.mediaType' <<<"$manifest")" = "application/vnd.wasm.config.v1+json" ]
+
+  run kwctl pull --sources-path "$BATS_TEST_TMPDIR/sources.yml" "registry://$image"
+  [ "$status" -eq 0 ]
+  run kwctl inspect --output yaml --sources-path "$BATS_TEST_TMPDIR/sources.yml" "registry://$image"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'io.kubewarden.policy.version:'*"$version"* ]]
+  [[ "$output" == *'mutating: true'* ]]
+
+  run --separate-stderr kwctl run --request-path "$FIXTURES/pod-latest.json" --settings-json '{}' \
+    --sources-path "$BATS_TEST_TMPDIR/sources.yml" "registry://$image"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+}
