@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use kubewarden_policy_sdk::response::ValidationResponse;
-use serde_json::Value;
 
 use crate::judge::TagVerdict;
 use crate::pin::PinTally;
@@ -184,8 +183,59 @@ pub struct Outcome {
     pub notes: Vec<String>,
     /// Every pin written into the object, for the audit log.
     pub pins: Vec<PinRecord>,
-    /// The whole object with the mutations applied, when there are any.
-    pub mutated: Option<Value>,
+    /// The whole object's JSON text with the mutations spliced in, when there are any.
+    pub mutated: Option<Vec<u8>>,
+}
+
+/// An answer: the validation response and, for a mutation, the mutated object's JSON text,
+/// which goes into the answer as it is (never parsed into a tree here).
+#[derive(Debug)]
+pub struct Response {
+    pub validation: ValidationResponse,
+    pub mutated: Option<Vec<u8>>,
+}
+
+impl From<ValidationResponse> for Response {
+    fn from(validation: ValidationResponse) -> Self {
+        Response {
+            validation,
+            mutated: None,
+        }
+    }
+}
+
+impl Response {
+    /// The answer as the host reads it: a `ValidationResponse` whose `mutated_object` is the
+    /// mutated object's text.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let v = &self.validation;
+        let Some(object) = &self.mutated else {
+            return serde_json::to_vec(v).unwrap_or_default();
+        };
+        #[derive(serde::Serialize)]
+        struct Head<'r> {
+            accepted: bool,
+            message: &'r Option<String>,
+            code: Option<u16>,
+            audit_annotations: &'r Option<HashMap<String, String>>,
+            warnings: &'r Option<Vec<String>>,
+        }
+        let head = Head {
+            accepted: v.accepted,
+            message: &v.message,
+            code: v.code,
+            audit_annotations: &v.audit_annotations,
+            warnings: &v.warnings,
+        };
+        let mut out = Vec::with_capacity(object.len() + 256);
+        // Writing to a Vec cannot fail, and these fields always serialize.
+        let _ = serde_json::to_writer(&mut out, &head);
+        out.pop(); // the closing brace
+        out.extend_from_slice(b",\"mutated_object\":");
+        out.extend_from_slice(object);
+        out.push(b'}');
+        out
+    }
 }
 
 /// A pin written into the object: where, the reference as written, and the digest.
@@ -219,7 +269,7 @@ impl PinRecord {
 }
 
 impl Outcome {
-    pub fn response(self) -> ValidationResponse {
+    pub fn response(self) -> Response {
         let mut warnings: Vec<String> = self.warnings.iter().map(Violation::warning).collect();
         warnings.extend(self.notes);
         let warnings = (!warnings.is_empty()).then_some(warnings);
@@ -237,17 +287,21 @@ impl Outcome {
                 mutated_object: None,
                 audit_annotations: None,
                 warnings,
-            };
+            }
+            .into();
         }
         let audit: HashMap<String, String> =
             self.pins.iter().map(|p| (p.key(), p.value())).collect();
-        ValidationResponse {
-            accepted: true,
-            message: None,
-            code: None,
-            audit_annotations: (self.mutated.is_some() && !audit.is_empty()).then_some(audit),
-            mutated_object: self.mutated,
-            warnings,
+        Response {
+            validation: ValidationResponse {
+                accepted: true,
+                message: None,
+                code: None,
+                audit_annotations: (self.mutated.is_some() && !audit.is_empty()).then_some(audit),
+                mutated_object: None,
+                warnings,
+            },
+            mutated: self.mutated,
         }
     }
 }
@@ -266,7 +320,7 @@ pub fn refuse(message: String) -> ValidationResponse {
 
 /// A plain acceptance: no message, no patch, no warnings.
 pub fn accept() -> ValidationResponse {
-    Outcome::default().response()
+    Outcome::default().response().validation
 }
 
 #[cfg(test)]
@@ -337,12 +391,13 @@ mod tests {
                 v(Problem::PinFailed("down".into())),
             ],
             warnings: vec![v(Problem::Tag(TagVerdict::NoTag))],
-            mutated: Some(serde_json::json!({})),
+            mutated: Some(b"{}".to_vec()),
             ..Outcome::default()
         };
         let r = out.response();
+        assert!(r.mutated.is_none());
+        let r = r.validation;
         assert!(!r.accepted);
-        assert!(r.mutated_object.is_none());
         let m = r.message.unwrap();
         assert_eq!(m.lines().count(), 2);
         assert!(
@@ -383,23 +438,45 @@ mod tests {
         };
         let out = Outcome {
             pins: vec![pin("containers", 0, false), pin("volumes", 3, true)],
-            mutated: Some(serde_json::json!({})),
+            mutated: Some(b"{}".to_vec()),
             ..Outcome::default()
         };
-        let a = out.response().audit_annotations.unwrap();
+        let a = out.response().validation.audit_annotations.unwrap();
         assert_eq!(a["pin.containers.0"], format!("app:1.0 -> {d}"));
         assert_eq!(a["pin.volumes.3"], format!("app:1.0 -> {d} (kept)"));
         let rejected = Outcome {
             rejections: vec![v(Problem::Tag(TagVerdict::NoTag))],
             pins: vec![pin("containers", 0, false)],
-            mutated: Some(serde_json::json!({})),
+            mutated: Some(b"{}".to_vec()),
             ..Outcome::default()
         };
-        assert!(rejected.response().audit_annotations.is_none());
+        assert!(rejected.response().validation.audit_annotations.is_none());
         assert!(
             pin("ephemeralContainers", usize::MAX, false).key().len() <= 63,
             "annotation names are at most 63 characters"
         );
+    }
+
+    #[test]
+    fn a_mutation_is_written_around_the_object_text() {
+        let out = Outcome {
+            warnings: vec![v(Problem::Tag(TagVerdict::NoTag))],
+            mutated: Some(br#"{"b": 1e400, "a" :[ ]}"#.to_vec()),
+            ..Outcome::default()
+        };
+        let bytes = out.response().to_bytes();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            text.starts_with(r#"{"accepted":true,"message":null,"code":null,"audit_annotations":null,"warnings":[""#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(r#"],"mutated_object":{"b": 1e400, "a" :[ ]}}"#),
+            "{text}"
+        );
+        let plain = Response::from(accept()).to_bytes();
+        let back: ValidationResponse = serde_json::from_slice(&plain).unwrap();
+        assert!(back.accepted && back.mutated_object.is_none());
     }
 
     #[test]

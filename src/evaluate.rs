@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::answer::{self, Outcome, PinRecord, Problem, Violation};
+use crate::answer::{self, Outcome, PinRecord, Problem, Response, Violation};
 use crate::judge::{self, TagVerdict};
-use crate::mutate::{self, Edit};
+use crate::mutate::{self, Edit, FieldEdit};
 use crate::pin::{DigestResolver, PinError, Pinner, kept_pin, pinned_reference};
 use crate::podspec::{self, List, ObjectImages, Shape, Site, Text};
 use crate::reference::ImageRef;
@@ -15,12 +15,43 @@ use crate::request::{self, Object, Payload, Request};
 use crate::settings::{self, MutableTagAction, PinFailureAction, PullPolicyAction, Settings};
 use kubewarden_policy_sdk::response::ValidationResponse;
 
-/// Evaluates a `validate` payload. Every input gets an answer; none panics.
-pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResponse {
-    evaluate(payload, resolver).unwrap_or_else(answer::refuse)
+/// The answer to a `validate` payload, as the bytes the host reads. Every input gets an
+/// answer; none panics.
+pub fn validate_bytes(payload: &[u8], resolver: &dyn DigestResolver) -> Vec<u8> {
+    answer(payload, resolver).response.to_bytes()
 }
 
-fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationResponse, String> {
+/// The answer to a `validate` payload as a `ValidationResponse` (for tests: it is read back
+/// from [`validate_bytes`], so the mutated object is the one the host gets).
+pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResponse {
+    serde_json::from_slice(&validate_bytes(payload, resolver)).expect("the answer is JSON")
+}
+
+/// What evaluating a payload came to.
+#[derive(Debug)]
+pub struct Answer<'a> {
+    pub response: Response,
+    /// For a mutation: the object's JSON text in the payload, and the edits spliced into it.
+    pub object: Option<&'a [u8]>,
+    pub edits: Vec<Edit<'a>>,
+}
+
+impl From<ValidationResponse> for Answer<'_> {
+    fn from(v: ValidationResponse) -> Self {
+        Answer {
+            response: v.into(),
+            object: None,
+            edits: Vec::new(),
+        }
+    }
+}
+
+/// Evaluates a `validate` payload.
+pub fn answer<'a>(payload: &'a [u8], resolver: &dyn DigestResolver) -> Answer<'a> {
+    evaluate(payload, resolver).unwrap_or_else(|e| answer::refuse(e).into())
+}
+
+fn evaluate<'a>(payload: &'a [u8], resolver: &dyn DigestResolver) -> Result<Answer<'a>, String> {
     // The pin budget counts from here: the host's deadline counts the whole evaluation.
     let started = resolver.now();
     if let Some(fast) = request::read_fast(payload)
@@ -35,12 +66,12 @@ fn evaluate(payload: &[u8], resolver: &dyn DigestResolver) -> Result<ValidationR
 
 /// Judges a read payload; `None` when the fast reader read the object as another shape than
 /// the whole request calls for (a `subResource` after the object), so it must be read again.
-fn judge(
-    payload: Payload<'_>,
-    text: &[u8],
+fn judge<'a>(
+    payload: Payload<'a>,
+    text: &'a [u8],
     resolver: &dyn DigestResolver,
     started: Instant,
-) -> Result<Option<ValidationResponse>, String> {
+) -> Result<Option<Answer<'a>>, String> {
     let settings = match payload.settings {
         Some(raw) => settings::cached(raw.get().as_bytes()),
         None => settings::cached(b"{}"),
@@ -54,11 +85,12 @@ fn judge(
         operation,
         object,
         old_object,
+        object_bounds,
         ..
     } = request;
     let operation = operation.as_ref().map_or("", Text::as_str);
     if matches!(operation, "DELETE" | "CONNECT") {
-        return Ok(Some(answer::accept()));
+        return Ok(Some(answer::accept().into()));
     }
     let kind = gvk
         .as_ref()
@@ -68,7 +100,7 @@ fn judge(
         return Err("the request has no kind".into());
     }
     let Some(shape) = shape else {
-        return Ok(Some(answer::accept()));
+        return Ok(Some(answer::accept().into()));
     };
     let (found, raw_object) = match object {
         Object::Absent => {
@@ -76,8 +108,8 @@ fn judge(
                 "the {operation} request for a {kind} has no object"
             ));
         }
-        Object::Raw(raw) => (read(shape, kind, raw.get())?, Some(raw.get())),
-        Object::Read(read_as, images) if read_as == shape => (images, None),
+        Object::Raw(raw) => (read(shape, kind, raw.get())?, Some(raw.get().as_bytes())),
+        Object::Read(read_as, images) if read_as == shape => (images, object_bounds.text(text)),
         Object::Read(..) | Object::Skipped => return Ok(None),
     };
     if let Some(k) = &found.kind
@@ -121,18 +153,29 @@ fn judge(
         }
     }
     report_budget(&settings, &pinner, &mut outcome);
+    let mut object = None;
     if outcome.rejections.is_empty() && !edits.is_empty() {
-        let object = match raw_object {
+        let text = match raw_object {
             Some(raw) => raw,
-            // Read in one pass without capturing it: capture it now to edit it.
+            // Read in the pass with bounds unknown (no key after it): capture it now.
             None => match request::read_traced(text)?.request.map(|r| r.object) {
-                Some(Object::Raw(raw)) => raw.get(),
+                Some(Object::Raw(raw)) => raw.get().as_bytes(),
                 _ => return Err(format!("the {kind} cannot be read again to mutate it")),
             },
         };
-        outcome.mutated = Some(mutate::apply(object, &edits)?);
+        if std::str::from_utf8(text).is_err() {
+            return Err(format!(
+                "the {kind} is not valid UTF-8, so it cannot be mutated"
+            ));
+        }
+        outcome.mutated = Some(mutate::splice(text, &edits)?);
+        object = Some(text);
     }
-    Ok(Some(outcome.response()))
+    Ok(Some(Answer {
+        response: outcome.response(),
+        object,
+        edits,
+    }))
 }
 
 fn read<'a>(shape: Shape, kind: &str, object: &'a str) -> Result<ObjectImages<'a>, String> {
@@ -193,14 +236,14 @@ fn report_budget(settings: &Settings, pinner: &Pinner<'_>, outcome: &mut Outcome
 }
 
 /// Judges one image and records its violations; returns the edit it needs, if any.
-fn judge_site(
+fn judge_site<'a>(
     settings: &Settings,
     shape: Shape,
-    site: &Site<'_>,
+    site: &Site<'a>,
     old_image: Option<&str>,
     pinner: &mut Pinner<'_>,
     outcome: &mut Outcome,
-) -> Option<Edit> {
+) -> Option<Edit<'a>> {
     let written = site.image.as_ref().map_or("", Text::as_str);
     let parsed = ImageRef::parse(written);
     let container = site.list.container_type().map(|t| (site.name_str(), t));
@@ -267,7 +310,11 @@ fn judge_site(
                     kept: kept.is_some(),
                 });
                 final_image.digest = Some(digest);
-                fields.push((site.list.image_key(), pinned));
+                fields.push(FieldEdit {
+                    key: site.list.image_key(),
+                    old: site.image_raw,
+                    new: pinned,
+                });
             }
             Err(why) => {
                 let problem = match why {
@@ -296,9 +343,11 @@ fn judge_site(
                     && !final_image.is_pinned(),
             };
             match settings.pull_policy_action {
-                PullPolicyAction::Mutate => {
-                    fields.push((site.list.pull_policy_key(), "Always".to_owned()))
-                }
+                PullPolicyAction::Mutate => fields.push(FieldEdit {
+                    key: site.list.pull_policy_key(),
+                    old: site.pull_policy_raw,
+                    new: "Always".to_owned(),
+                }),
                 PullPolicyAction::Reject => outcome.rejections.push(violation(problem)),
                 PullPolicyAction::Warn => outcome.warnings.push(violation(problem)),
                 PullPolicyAction::Ignore => {}
@@ -306,8 +355,11 @@ fn judge_site(
         }
     }
 
+    // A judged image always has its value in the object (an absent one is invalid).
+    let anchor = site.image_raw?;
     (!fields.is_empty()).then(|| Edit {
         pointer: site.pointer(shape),
+        anchor,
         fields,
     })
 }

@@ -26,8 +26,7 @@ pub extern "C" fn wapc_init() {
 }
 
 fn validate(payload: &[u8]) -> CallResult {
-    let response = evaluate::validate(payload, &pin::HostCapability);
-    Ok(serde_json::to_vec(&response)?)
+    Ok(evaluate::validate_bytes(payload, &pin::HostCapability))
 }
 
 /// Unlike the SDK's helper, a settings document that cannot be read is an invalid-settings

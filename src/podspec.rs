@@ -106,22 +106,71 @@ impl Text<'_> {
     }
 }
 
+/// A string field that a mutation may rewrite: its value, and the value's JSON text exactly as
+/// written in the request (quotes and escapes included), borrowed from it, so the mutation
+/// knows where it sits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub text: Text<'a>,
+    pub raw: &'a str,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&'de serde_json::value::RawValue>::deserialize(d)?.get();
+        let text = if !raw.starts_with('"') {
+            let value: serde_json::Value = serde_json::from_str(raw).map_err(de::Error::custom)?;
+            return Err(de::Error::invalid_type(unexpected(&value), &"a string"));
+        } else if raw.contains('\\') {
+            Cow::Owned(serde_json::from_str(raw).map_err(de::Error::custom)?)
+        } else {
+            Cow::Borrowed(&raw[1..raw.len() - 1])
+        };
+        Ok(Field {
+            text: Text(text),
+            raw,
+        })
+    }
+}
+
+/// What serde's own string visitor would say it found instead of a string.
+fn unexpected(value: &serde_json::Value) -> de::Unexpected<'_> {
+    use serde_json::Value;
+    match value {
+        Value::Null => de::Unexpected::Unit,
+        Value::Bool(b) => de::Unexpected::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => de::Unexpected::Unsigned(u),
+            (_, Some(i), _) => de::Unexpected::Signed(i),
+            (_, _, Some(f)) => de::Unexpected::Float(f),
+            _ => de::Unexpected::Other("number"),
+        },
+        Value::String(s) => de::Unexpected::Str(s),
+        Value::Array(_) => de::Unexpected::Seq,
+        Value::Object(_) => de::Unexpected::Map,
+    }
+}
+
+fn split(field: Option<Field<'_>>) -> (Option<Text<'_>>, Option<&str>) {
+    field.map_or((None, None), |f| (Some(f.text), Some(f.raw)))
+}
+
 #[derive(Debug, Deserialize)]
 struct ContainerFields<'a> {
     #[serde(borrow)]
     name: Option<Text<'a>>,
     #[serde(borrow)]
-    image: Option<Text<'a>>,
+    image: Option<Field<'a>>,
     #[serde(borrow, rename = "imagePullPolicy")]
-    image_pull_policy: Option<Text<'a>>,
+    image_pull_policy: Option<Field<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
 struct ImageVolumeFields<'a> {
     #[serde(borrow)]
-    reference: Option<Text<'a>>,
+    reference: Option<Field<'a>>,
     #[serde(borrow, rename = "pullPolicy")]
-    pull_policy: Option<Text<'a>>,
+    pull_policy: Option<Field<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,6 +297,10 @@ pub struct Site<'a> {
     pub name: Option<Text<'a>>,
     pub image: Option<Text<'a>>,
     pub pull_policy: Option<Text<'a>>,
+    /// The image (`reference`) value's JSON text as written, borrowed from the request.
+    pub image_raw: Option<&'a str>,
+    /// The pull policy value's JSON text as written, borrowed from the request.
+    pub pull_policy_raw: Option<&'a str>,
 }
 
 impl Site<'_> {
@@ -382,23 +435,31 @@ fn sites_of(spec: PodSpecFields<'_>) -> Vec<Site<'_>> {
     ];
     for (list, containers) in lists {
         for (index, c) in containers.into_iter().flatten().enumerate() {
+            let (image, image_raw) = split(c.image);
+            let (pull_policy, pull_policy_raw) = split(c.image_pull_policy);
             sites.push(Site {
                 list,
                 index,
                 name: c.name,
-                image: c.image,
-                pull_policy: c.image_pull_policy,
+                image,
+                pull_policy,
+                image_raw,
+                pull_policy_raw,
             });
         }
     }
     for (index, v) in spec.volumes.into_iter().flatten().enumerate() {
-        if let Some(image) = v.image {
+        if let Some(volume) = v.image {
+            let (image, image_raw) = split(volume.reference);
+            let (pull_policy, pull_policy_raw) = split(volume.pull_policy);
             sites.push(Site {
                 list: List::Volumes,
                 index,
                 name: v.name,
-                image: image.reference,
-                pull_policy: image.pull_policy,
+                image,
+                pull_policy,
+                image_raw,
+                pull_policy_raw,
             });
         }
     }

@@ -45,6 +45,69 @@ pub struct Request<'a> {
     pub operation: Option<Text<'a>>,
     pub object: Object<'a>,
     pub old_object: Object<'a>,
+    /// Where the `object` field sits, when it was read in the pass (not captured).
+    pub object_bounds: ObjectBounds,
+}
+
+/// Where an object read in the pass over the request sits in the payload, known from the keys
+/// around it (borrowed from the payload): the end of the `object` key and the start of the
+/// key after the object. Between them there is only `:`, the object, `,` and whitespace. As
+/// addresses, resolved against the payload by [`ObjectBounds::text`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ObjectBounds {
+    key_end: Option<usize>,
+    next_key: Option<usize>,
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+impl ObjectBounds {
+    /// The object's JSON text in `payload` (the buffer the request was read from), or `None`
+    /// when a bound is unknown (an escaped key, no key after the object).
+    pub fn text(self, payload: &[u8]) -> Option<&[u8]> {
+        let base = payload.as_ptr() as usize;
+        let key_end = self.key_end?.checked_sub(base)?;
+        let next_key = self.next_key?.checked_sub(base)?;
+        if payload.get(key_end) != Some(&b'"')
+            || payload.get(next_key.checked_sub(1)?) != Some(&b'"')
+        {
+            return None;
+        }
+        let mut start = key_end + 1;
+        while payload.get(start).copied().is_some_and(is_space) {
+            start += 1;
+        }
+        if payload.get(start) != Some(&b':') {
+            return None;
+        }
+        start += 1;
+        while payload.get(start).copied().is_some_and(is_space) {
+            start += 1;
+        }
+        let mut end = next_key - 1;
+        while end > start && is_space(payload[end - 1]) {
+            end -= 1;
+        }
+        if end <= start || payload[end - 1] != b',' {
+            return None;
+        }
+        end -= 1;
+        while end > start && is_space(payload[end - 1]) {
+            end -= 1;
+        }
+        let object = &payload[start..end];
+        (object.first() == Some(&b'{') && object.last() == Some(&b'}')).then_some(object)
+    }
+}
+
+/// The address of a key's text when it is borrowed from the payload.
+fn borrowed_at(key: &Text<'_>) -> Option<usize> {
+    match &key.0 {
+        std::borrow::Cow::Borrowed(s) => Some(s.as_ptr() as usize),
+        std::borrow::Cow::Owned(_) => None,
+    }
 }
 
 impl Request<'_> {
@@ -116,6 +179,7 @@ pub fn read_traced(payload: &[u8]) -> Result<Payload<'_>, String> {
             operation: r.operation,
             object: raw(r.object),
             old_object: raw(r.old_object),
+            object_bounds: ObjectBounds::default(),
         }),
         settings: traced.settings,
     })
@@ -138,6 +202,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request<'de>, A::Error> {
         let mut r = Request::default();
+        let mut after_object = false;
         let mut seen = [false; 5];
         let mut once = |i: usize, key: &'static str| {
             if std::mem::replace(&mut seen[i], true) {
@@ -147,6 +212,9 @@ impl<'de> Visitor<'de> for RequestVisitor {
             }
         };
         while let Some(key) = map.next_key::<Text<'de>>()? {
+            if std::mem::take(&mut after_object) {
+                r.object_bounds.next_key = borrowed_at(&key);
+            }
             match key.as_str() {
                 "kind" => {
                     once(0, "kind")?;
@@ -163,6 +231,8 @@ impl<'de> Visitor<'de> for RequestVisitor {
                 "object" => {
                     once(3, "object")?;
                     r.object = object_field(&r, &mut map, true)?;
+                    r.object_bounds.key_end = borrowed_at(&key).map(|at| at + key.as_str().len());
+                    after_object = true;
                 }
                 "oldObject" => {
                     once(4, "oldObject")?;
@@ -254,6 +324,36 @@ mod tests {
             "nginx"
         );
         assert!(matches!(r.old_object, Object::Skipped));
+    }
+
+    #[test]
+    fn the_bounds_of_an_object_read_in_the_pass_are_known() {
+        let payload = r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"CREATE",
+            "object" :  {"spec":{"containers":[]},"x":"}"}  ,
+            "oldObject":null}}"#;
+        let r = fast(payload);
+        let text = r.object_bounds.text(payload.as_bytes()).unwrap();
+        assert_eq!(text, br#"{"spec":{"containers":[]},"x":"}"}"#);
+        // Another buffer: unknown.
+        assert!(
+            r.object_bounds
+                .text(payload.to_owned().as_bytes())
+                .is_none()
+        );
+
+        // Last in the request, or followed by an escaped key: unknown.
+        for payload in [
+            r#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","object":{"spec":{}}}}"#,
+            r#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","object":{"spec":{}},"\u0064ryRun":false}}"#,
+            r#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","obj\u0065ct":{"spec":{}},"dryRun":false}}"#,
+        ] {
+            let r = fast(payload);
+            assert!(matches!(r.object, Object::Read(..)), "{payload}");
+            assert!(
+                r.object_bounds.text(payload.as_bytes()).is_none(),
+                "{payload}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use immutable_images::evaluate::validate;
+use immutable_images::evaluate::{validate, validate_bytes};
 use immutable_images::settings_verdict;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{Value, json};
@@ -544,12 +544,22 @@ fn deep_nesting_in_an_unrelated_field_of_the_object_never_overflows() {
     // Rejected: a bad image is refused for its own reason.
     let r = on_small_stack(|| raw(&deep_pod("nginx", r#","imagePullPolicy":"Always""#)));
     refused(&r, &["no tag, so it floats like :latest"]);
-    // Rejected (for review): when a mutation is needed the object is re-read whole into
-    // serde_json values, which stop at 128 levels, so the request is refused
-    // ("cannot re-read the object: recursion limit exceeded") rather than mutated. No
-    // built-in kind nests that deep; refusing is the safe side.
-    let r = on_small_stack(|| raw(&deep_pod("nginx:1.25", "")));
-    refused(&r, &["cannot re-read the object: recursion limit exceeded"]);
+    // Mutated: the mutation is spliced into the object's text, which is never parsed into a
+    // tree, so the nesting comes back byte for byte. (A host that parses the answer into
+    // serde_json values, as policy-server does, stops at 128 levels: its limit, not ours.)
+    let payload = deep_pod("nginx:1.25", "");
+    let answer = on_small_stack(move || {
+        String::from_utf8(validate_bytes(&payload, &Registry::default())).unwrap()
+    });
+    let deep = nested_arrays(10_000);
+    assert!(
+        answer.ends_with(&format!(
+            r#""mutated_object":{{"kind":"Pod","metadata":{{"x":{deep}}},"spec":{{"containers":[{{"name":"a","image":"nginx:1.25","imagePullPolicy":"Always"}}]}}}}}}"#
+        )),
+        "{}",
+        short(&answer)
+    );
+    assert!(answer.starts_with(r#"{"accepted":true,"#));
 }
 
 #[test]
@@ -1104,13 +1114,18 @@ fn images_that_are_invalid_are_never_sent_to_the_host() {
 
 #[test]
 fn numbers_out_of_f64_range_in_unrelated_fields() {
-    // Rejected when a mutation is needed: the mutation re-reads the whole object into
-    // serde_json values, which refuse 1e400; the message says so. Accepted when nothing is
-    // mutated (the reader skips the field). No built-in kind has such a number.
-    let object = r#"{"kind":"Pod","metadata":{"x":1e400},"spec":{"containers":[{"name":"a","image":"nginx:1.25"}]}}"#;
-    refused(
-        &raw(&payload_with_object("Pod", object)),
-        &["cannot re-read the object"],
+    // Mutated, with every number as written: the mutation is spliced into the object's text.
+    // (A host that reads the answer into serde_json values refuses 1e400: its limit; no
+    // built-in kind has such a number.) Accepted when nothing is mutated.
+    let object = r#"{"kind":"Pod","metadata":{"x":1e400,"y":123456789012345678901234567890,"z":0.1000000000000000000001},"spec":{"containers":[{"name":"a","image":"nginx:1.25"}]}}"#;
+    let answer = String::from_utf8(validate_bytes(
+        &payload_with_object("Pod", object),
+        &Registry::default(),
+    ))
+    .unwrap();
+    assert!(
+        answer.ends_with(r#""mutated_object":{"kind":"Pod","metadata":{"x":1e400,"y":123456789012345678901234567890,"z":0.1000000000000000000001},"spec":{"containers":[{"name":"a","image":"nginx:1.25","imagePullPolicy":"Always"}]}}}"#),
+        "{answer}"
     );
     let object = r#"{"kind":"Pod","metadata":{"x":1e400},"spec":{"containers":[{"name":"a","image":"nginx:1.25","imagePullPolicy":"Always"}]}}"#;
     assert_plain_accept(&raw(&payload_with_object("Pod", object)));
