@@ -1,4 +1,7 @@
-//! What the fuzz targets share: a mocked digest host and the invariants every answer keeps.
+//! What the fuzz targets share: a mocked digest host and the invariants every answer keeps,
+//! and the oracle for mutation as text ([`oracle`]).
+
+pub mod oracle;
 
 use immutable_images::evaluate::validate;
 use immutable_images::pin::DigestResolver;

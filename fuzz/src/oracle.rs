@@ -1,0 +1,273 @@
+//! The oracle for mutation as text: the policy's first, tree-based mutation (parse the object
+//! into serde_json values, set the fields at each edit's pointer) kept here, outside the
+//! policy, and a generator of requests whose text varies wherever splicing could go wrong
+//! (field order, whitespace, escapes in keys and values, absent fields, unknown fields, big
+//! numbers, nesting, where the object sits in the request).
+//!
+//! Shared by the `mutation` fuzz target and `tests/mutation_oracle.rs` (a proptest), which
+//! includes this file.
+
+use immutable_images::evaluate;
+use immutable_images::mutate::Edit;
+use immutable_images::pin::DigestResolver;
+use serde_json::Value;
+
+/// The tree-based mutation: `object` with each edit's fields set at its pointer.
+pub fn apply_tree(object: &str, edits: &[Edit<'_>]) -> Result<Value, String> {
+    let mut value: Value =
+        serde_json::from_str(object).map_err(|e| format!("cannot re-read the object: {e}"))?;
+    for edit in edits {
+        let holder = value
+            .pointer_mut(&edit.pointer)
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| format!("no object at {} to mutate", edit.pointer))?;
+        for field in &edit.fields {
+            holder.insert(field.key.to_owned(), Value::String(field.new.clone()));
+        }
+    }
+    Ok(value)
+}
+
+/// Evaluates `payload` and, when the answer is a mutation, checks that the spliced object is
+/// JSON and equals (as JSON values) what the tree-based mutation makes of the same edits.
+/// Returns whether there was a mutation.
+pub fn check_splice(payload: &[u8], resolver: &dyn DigestResolver) -> bool {
+    let answer = evaluate::answer(payload, resolver);
+    let Some(spliced) = &answer.response.mutated else {
+        return false;
+    };
+    let object = answer.object.expect("a mutation without its object");
+    let object = std::str::from_utf8(object).expect("a mutated object that is not UTF-8");
+    let spliced_text = String::from_utf8_lossy(spliced);
+    // serde_json values stop at 128 levels and at f64's range: where the tree cannot read the
+    // object, it is no oracle.
+    let Ok(expected) = apply_tree(object, &answer.edits) else {
+        return true;
+    };
+    let got: Value = serde_json::from_slice(spliced)
+        .unwrap_or_else(|e| panic!("the spliced object is not JSON ({e}): {spliced_text}"));
+    assert_eq!(
+        got, expected,
+        "splice and tree differ\nobject:  {object}\nspliced: {spliced_text}"
+    );
+    true
+}
+
+/// Reads choices from bytes (zero once they run out), so a fuzzer's input and a proptest's
+/// byte vector drive the same generator.
+pub struct Choices<'a>(&'a [u8]);
+
+impl Choices<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn below(&mut self, n: usize) -> usize {
+        self.byte() as usize % n
+    }
+    fn pick<'l, T>(&mut self, list: &'l [T]) -> &'l T {
+        &list[self.below(list.len())]
+    }
+    fn chance(&mut self, in_256: u8) -> bool {
+        self.byte() < in_256
+    }
+}
+
+const KINDS: &[(&str, &str, &[&str])] = &[
+    ("", "Pod", &["spec"]),
+    ("", "PodTemplate", &["template", "spec"]),
+    ("", "ReplicationController", &["spec", "template", "spec"]),
+    ("apps", "Deployment", &["spec", "template", "spec"]),
+    ("apps", "ReplicaSet", &["spec", "template", "spec"]),
+    ("apps", "StatefulSet", &["spec", "template", "spec"]),
+    ("apps", "DaemonSet", &["spec", "template", "spec"]),
+    ("batch", "Job", &["spec", "template", "spec"]),
+    (
+        "batch",
+        "CronJob",
+        &["spec", "jobTemplate", "spec", "template", "spec"],
+    ),
+];
+
+const IMAGES: &[&str] = &[
+    "nginx",
+    "nginx:latest",
+    "nginx:1.25.3",
+    "quay.io/team/app:v1.2.3",
+    "localhost:5000/app:edge",
+    "registry.example.com/a/b/c:stable",
+    "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "busybox:1.36",
+    "Nginx:1",
+];
+const POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
+const SPACE: &[&str] = &["", "", " ", "\n  ", "\t", "\r\n"];
+const UNKNOWN: &[&str] = &[
+    "123456789012345678901234567890",
+    "-0.000000000000000000000000001",
+    "1.5e300",
+    "[]",
+    "{}",
+    "null",
+    r#""a\"b\\c\u00e9\ud83d\ude00/""#,
+    r#"{"image":"not-a-container","imagePullPolicy":"Never"}"#,
+    r#"[{"image":"x"},{"name":"image"}]"#,
+    "true",
+];
+
+/// A JSON string for `s`, each character written plainly or escaped as the generator chooses.
+fn string(c: &mut Choices<'_>, s: &str) -> String {
+    let mut out = String::from("\"");
+    let escaping = c.chance(48);
+    for ch in s.chars() {
+        if escaping && c.chance(80) {
+            if ch == '/' && c.chance(128) {
+                out.push_str("\\/");
+            } else {
+                let mut units = [0u16; 2];
+                for unit in ch.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        } else {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn object(c: &mut Choices<'_>, members: Vec<(String, String)>) -> String {
+    let sp = |c: &mut Choices<'_>| *c.pick(SPACE);
+    let mut out = format!("{{{}", sp(c));
+    for (i, (key, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push_str(&format!(",{}", sp(c)));
+        }
+        let key = string(c, key);
+        out.push_str(&format!("{key}{}:{}{value}{}", sp(c), sp(c), sp(c)));
+    }
+    out.push('}');
+    out
+}
+
+fn shuffle<T>(c: &mut Choices<'_>, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        items.swap(i, c.below(i + 1));
+    }
+}
+
+fn nested(c: &mut Choices<'_>) -> String {
+    let depth = c.below(40);
+    format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// A container (or an image volume's `image` object) of the generator's choosing.
+fn container(c: &mut Choices<'_>, volume: bool, index: usize) -> String {
+    let (image_key, policy_key) = if volume {
+        ("reference", "pullPolicy")
+    } else {
+        ("image", "imagePullPolicy")
+    };
+    let mut members = Vec::new();
+    if !volume {
+        members.push(("name".to_owned(), string(c, &format!("c{index}"))));
+    }
+    let image = c.pick(IMAGES).to_string();
+    members.push((image_key.to_owned(), string(c, &image)));
+    if c.chance(128) {
+        let policy = c.pick(POLICIES).to_string();
+        members.push((policy_key.to_owned(), string(c, &policy)));
+    }
+    for _ in 0..c.below(3) {
+        let value = if c.chance(40) {
+            nested(c)
+        } else {
+            c.pick(UNKNOWN).to_string()
+        };
+        members.push((format!("x-{}", c.below(1000)), value));
+    }
+    shuffle(c, &mut members);
+    object(c, members)
+}
+
+/// A `validate` payload of the generator's choosing: any kind, containers in every list, the
+/// object where the API server puts it or elsewhere, settings that mutate.
+pub fn payload(bytes: &[u8]) -> Vec<u8> {
+    let c = &mut Choices(bytes);
+    let (group, kind, path) = *c.pick(KINDS);
+    let mut spec = Vec::new();
+    for list in [
+        "containers",
+        "initContainers",
+        "ephemeralContainers",
+        "volumes",
+    ] {
+        let n = c.below(4);
+        if n == 0 && list != "containers" {
+            continue;
+        }
+        let volume = list == "volumes";
+        let items: Vec<String> = (0..n)
+            .map(|i| {
+                if volume {
+                    let image = container(c, true, i);
+                    let name = string(c, &format!("v{i}"));
+                    object(c, vec![("name".into(), name), ("image".into(), image)])
+                } else {
+                    container(c, false, i)
+                }
+            })
+            .collect();
+        spec.push((list.to_owned(), format!("[{}]", items.join(","))));
+    }
+    spec.push(("x-spec".into(), nested(c)));
+    shuffle(c, &mut spec);
+    let mut inner = object(c, spec);
+    for key in path.iter().rev() {
+        let mut members = vec![
+            (key.to_string(), inner),
+            ("x-other".into(), c.pick(UNKNOWN).to_string()),
+        ];
+        shuffle(c, &mut members);
+        inner = object(c, members);
+    }
+    // The object's own kind goes first, as the API server writes it.
+    let object_text = format!(
+        "{{\"apiVersion\":\"{}\",\"kind\":\"{kind}\",\"metadata\":{{\"name\":\"n\"}},{}",
+        if group.is_empty() {
+            "v1".to_owned()
+        } else {
+            format!("{group}/v1")
+        },
+        &inner[1..]
+    );
+    let gvk = format!(r#"{{"group":"{group}","version":"v1","kind":"{kind}"}}"#);
+    let request = match c.below(4) {
+        // Go's order, as the API server writes it.
+        0 | 1 => format!(
+            r#"{{"uid":"u","kind":{gvk},"operation":"CREATE","object":{object_text},"oldObject":null,"dryRun":false}}"#
+        ),
+        // Nothing after the object.
+        2 => format!(r#"{{"uid":"u","kind":{gvk},"operation":"CREATE","object":{object_text}}}"#),
+        // The object before its kind.
+        _ => format!(r#"{{"object":{object_text},"kind":{gvk},"operation":"CREATE"}}"#),
+    };
+    let settings = format!(
+        r#"{{"mutableTagAction":"{}","pinImmutableTags":{},"pinFailureAction":"warn","pullPolicyAction":"{}"}}"#,
+        c.pick(&["pin", "pin", "warn"]),
+        c.chance(128),
+        c.pick(&["mutate", "mutate", "warn"]),
+    );
+    format!(r#"{{"request":{request},"settings":{settings}}}"#).into_bytes()
+}
