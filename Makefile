@@ -57,10 +57,16 @@ noop.wasm: e2e-tests/noop-policy/src/lib.rs e2e-tests/noop-policy/Cargo.toml
 	cargo build --release --target $(WASM_TARGET) -p noop-policy
 	cp target/$(WASM_TARGET)/release/noop_policy.wasm noop.wasm
 
-# Per-request time of policy.wasm through the e2e host, against the no-op policy, same run;
-# then how long pinning takes against the real registry behind a far-registry proxy.
-bench: policy.wasm noop.wasm setup
-	cargo run --release -p e2e-tests --bin bench -- policy.wasm noop.wasm
+mutate-floor.wasm: e2e-tests/mutate-floor-policy/src/lib.rs e2e-tests/mutate-floor-policy/Cargo.toml
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	cargo build --release --target $(WASM_TARGET) -p mutate-floor-policy
+	cp target/$(WASM_TARGET)/release/mutate_floor_policy.wasm mutate-floor.wasm
+
+# Per-request time of policy.wasm through the e2e host, against the no-op policy (validating
+# answers) and the mutate-floor policy (mutating answers), same run; then how long pinning
+# takes against the real registry behind a far-registry proxy.
+bench: policy.wasm noop.wasm mutate-floor.wasm setup
+	cargo run --release -p e2e-tests --bin bench -- policy.wasm noop.wasm mutate-floor.wasm
 	cargo run --release -p e2e-tests --bin pinbench -- policy.wasm
 
 fmt:
@@ -114,4 +120,4 @@ release-check: setup policy.wasm
 
 clean:
 	cargo clean
-	rm -f policy.wasm annotated-policy.wasm noop.wasm
+	rm -f policy.wasm annotated-policy.wasm noop.wasm mutate-floor.wasm

@@ -205,35 +205,40 @@ impl From<ValidationResponse> for Response {
 }
 
 impl Response {
-    /// The answer as the host reads it: a `ValidationResponse` whose `mutated_object` is the
-    /// mutated object's text.
+    /// The answer as the host reads it: a `ValidationResponse` without its empty fields (the
+    /// host reads an absent field as none), whose `mutated_object` is the mutated object's
+    /// text.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let v = &self.validation;
-        let Some(object) = &self.mutated else {
-            return serde_json::to_vec(v).unwrap_or_default();
-        };
         #[derive(serde::Serialize)]
-        struct Head<'r> {
+        struct Compact<'r> {
             accepted: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
             message: &'r Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             code: Option<u16>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             audit_annotations: &'r Option<HashMap<String, String>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             warnings: &'r Option<Vec<String>>,
         }
-        let head = Head {
+        let v = &self.validation;
+        let compact = Compact {
             accepted: v.accepted,
             message: &v.message,
             code: v.code,
             audit_annotations: &v.audit_annotations,
             warnings: &v.warnings,
         };
-        let mut out = Vec::with_capacity(object.len() + 256);
+        let extra = self.mutated.as_ref().map_or(0, |m| m.len() + 20);
+        let mut out = Vec::with_capacity(64 + extra);
         // Writing to a Vec cannot fail, and these fields always serialize.
-        let _ = serde_json::to_writer(&mut out, &head);
-        out.pop(); // the closing brace
-        out.extend_from_slice(b",\"mutated_object\":");
-        out.extend_from_slice(object);
-        out.push(b'}');
+        let _ = serde_json::to_writer(&mut out, &compact);
+        if let Some(object) = &self.mutated {
+            out.pop(); // the closing brace
+            out.extend_from_slice(b",\"mutated_object\":");
+            out.extend_from_slice(object);
+            out.push(b'}');
+        }
         out
     }
 }
@@ -467,7 +472,7 @@ mod tests {
         let bytes = out.response().to_bytes();
         let text = String::from_utf8(bytes).unwrap();
         assert!(
-            text.starts_with(r#"{"accepted":true,"message":null,"code":null,"audit_annotations":null,"warnings":[""#),
+            text.starts_with(r#"{"accepted":true,"warnings":[""#),
             "{text}"
         );
         assert!(
@@ -475,8 +480,11 @@ mod tests {
             "{text}"
         );
         let plain = Response::from(accept()).to_bytes();
+        assert_eq!(plain, br#"{"accepted":true}"#);
         let back: ValidationResponse = serde_json::from_slice(&plain).unwrap();
-        assert!(back.accepted && back.mutated_object.is_none());
+        assert!(back.accepted && back.mutated_object.is_none() && back.warnings.is_none());
+        let refused = Response::from(refuse("bad".into())).to_bytes();
+        assert_eq!(refused, br#"{"accepted":false,"message":"bad","code":400}"#);
     }
 
     #[test]

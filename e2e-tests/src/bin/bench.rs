@@ -1,17 +1,21 @@
-//! `bench`: times `validate` of a policy through the e2e host, against a no-op policy on the
-//! same requests in the same run, and prints the medians and their ratio.
+//! `bench`: times `validate` of a policy through the e2e host against floor policies on the
+//! same requests in the same run, and prints the medians and their ratio: validating answers
+//! against a no-op policy, mutating answers against the cheapest possible mutating policy
+//! (`e2e-tests/mutate-floor-policy`: it rewrites `"IfNotPresent"` to `"Always"` in the
+//! object's text and hands it back).
 //!
 //! Each timed call does what policy-server does per request: parse the AdmissionRequest
 //! bytes, build the `{"request", "settings"}` payload, call the guest over waPC, read its
-//! answer and build the AdmissionResponse (with a JSONPatch when it mutates).
+//! answer and build the AdmissionResponse (parsing the mutated object and computing the
+//! JSONPatch when it mutates).
 //!
-//! Usage: bench [--iterations N] POLICY.wasm NOOP.wasm
+//! Usage: bench [--iterations N] POLICY.wasm NOOP.wasm MUTATE_FLOOR.wasm
 
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use e2e_tests::{HostConfig, Policy};
+use e2e_tests::{DigestCache, HostConfig, Policy};
 use serde_json::{Value, json};
 
 struct Case {
@@ -19,6 +23,8 @@ struct Case {
     request: Vec<u8>,
     /// What the policy must answer, checked before timing: accepted, mutated.
     expect: (bool, bool),
+    /// The policy's settings for this request (the floors take none).
+    settings: Value,
 }
 
 fn main() -> ExitCode {
@@ -35,53 +41,79 @@ fn main() -> ExitCode {
             _ => paths.push(a),
         }
     }
-    let [policy_path, noop_path] = paths.as_slice() else {
-        return usage("give the policy and the no-op policy");
+    let [policy_path, noop_path, floor_path] = paths.as_slice() else {
+        return usage("give the policy, the no-op policy and the mutate-floor policy");
     };
-    let load = |p: &str| Policy::load(p, HostConfig::default()).map_err(|e| format!("{p}: {e}"));
-    let (policy, noop) = match (load(policy_path), load(noop_path)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
+    // The pinning case finds its digests in the host's cache, as policy-server serves them
+    // once looked up (kept for the whole run here).
+    let cache = DigestCache::with_ttl(Duration::from_secs(24 * 3600));
+    for (image, digest) in pinned_images() {
+        cache.put(&image, &digest);
+    }
+    let config = || HostConfig {
+        digest_cache: Some(cache.clone()),
+        ..HostConfig::default()
+    };
+    let load = |p: &str| Policy::load(p, config()).map_err(|e| format!("{p}: {e}"));
+    let (policy, noop, floor) = match (load(policy_path), load(noop_path), load(floor_path)) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             eprintln!("bench: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let settings = json!({});
 
     println!(
-        "policy.wasm {} bytes, no-op {} bytes; {iterations} timed calls per cell, medians",
+        "policy.wasm {} bytes, no-op {} bytes, mutate-floor {} bytes; {iterations} timed calls \
+         per cell, medians",
         size(policy_path),
-        size(noop_path)
+        size(noop_path),
+        size(floor_path)
     );
-    println!(
-        "{:<34} {:>8} {:>12} {:>12} {:>7}",
-        "request", "bytes", "policy", "no-op", "ratio"
-    );
-    for case in cases() {
-        let answer = admit(&policy, &case.request, &settings);
-        let got = (answer.allowed, answer.patch.is_some());
-        if got != case.expect {
-            eprintln!(
-                "bench: {} answered (allowed, mutated) = {got:?}, expected {:?}: {answer:?}",
-                case.name, case.expect
-            );
-            return ExitCode::FAILURE;
-        }
-        let (p, n) = medians(&policy, &noop, &case.request, &settings, iterations);
+    let tables = [
+        ("validating answers", "no-op", &noop, validating_cases()),
+        ("mutating answers", "floor", &floor, mutating_cases()),
+    ];
+    for (title, floor_name, floor_policy, cases) in tables {
+        println!("\n{title}");
         println!(
-            "{:<34} {:>8} {:>12} {:>12} {:>6.2}x",
-            case.name,
-            case.request.len(),
-            fmt(p),
-            fmt(n),
-            p.as_secs_f64() / n.as_secs_f64()
+            "{:<38} {:>8} {:>12} {:>12} {:>7}",
+            "request", "bytes", "policy", floor_name, "ratio"
         );
+        for case in cases {
+            let answer = admit(&policy, &case.request, &case.settings);
+            let got = (answer.allowed, answer.patch.is_some());
+            if got != case.expect {
+                eprintln!(
+                    "bench: {} answered (allowed, mutated) = {got:?}, expected {:?}: {answer:?}",
+                    case.name, case.expect
+                );
+                return ExitCode::FAILURE;
+            }
+            let (p, n) = medians(
+                &policy,
+                floor_policy,
+                &case.request,
+                &case.settings,
+                iterations,
+            );
+            println!(
+                "{:<38} {:>8} {:>12} {:>12} {:>6.2}x",
+                case.name,
+                case.request.len(),
+                fmt(p),
+                fmt(n),
+                p.as_secs_f64() / n.as_secs_f64()
+            );
+        }
     }
     ExitCode::SUCCESS
 }
 
 fn usage(why: &str) -> ExitCode {
-    eprintln!("bench: {why}\nusage: bench [--iterations N] POLICY.wasm NOOP.wasm");
+    eprintln!(
+        "bench: {why}\nusage: bench [--iterations N] POLICY.wasm NOOP.wasm MUTATE_FLOOR.wasm"
+    );
     ExitCode::from(2)
 }
 
@@ -104,26 +136,28 @@ fn admit(policy: &Policy, request: &[u8], settings: &Value) -> e2e_tests::Admiss
     policy.validate(&request, settings)
 }
 
-/// Medians of the two policies on one request, timed alternately so that a change in the
-/// machine's load during the run weighs on both alike.
+/// Medians of the policy and a floor on one request, timed alternately so that a change in
+/// the machine's load during the run weighs on both alike. The floors take no settings.
 fn medians(
     policy: &Policy,
-    noop: &Policy,
+    floor: &Policy,
     request: &[u8],
     settings: &Value,
     iterations: usize,
 ) -> (Duration, Duration) {
-    let time = |p: &Policy| {
+    let none = json!({});
+    let time = |p: &Policy, settings: &Value| {
         let start = Instant::now();
         black_box(admit(p, black_box(request), settings));
         start.elapsed()
     };
     for _ in 0..iterations.div_ceil(10) {
-        time(policy);
-        time(noop);
+        time(policy, settings);
+        time(floor, &none);
     }
-    let (mut a, mut b): (Vec<Duration>, Vec<Duration>) =
-        (0..iterations).map(|_| (time(policy), time(noop))).unzip();
+    let (mut a, mut b): (Vec<Duration>, Vec<Duration>) = (0..iterations)
+        .map(|_| (time(policy, settings), time(floor, &none)))
+        .unzip();
     a.sort();
     b.sort();
     (a[a.len() / 2], b[b.len() / 2])
@@ -131,22 +165,32 @@ fn medians(
 
 // ---- the requests ----
 
-fn cases() -> Vec<Case> {
-    let small_pod = pod(vec![
-        container(0, "registry.example.com/shop/web:2.14.1", 4),
-        container(1, "registry.example.com/shop/sidecar:1.3.0", 2),
+/// The Pod, Deployment (35 containers) and CronJob every table times, with each container's
+/// `imagePullPolicy` set to `pull`.
+fn samples(pull: &str) -> (Value, Value, Value) {
+    let c = |i: usize, image: &str, env: usize| {
+        let mut c = container(i, image, env);
+        c["imagePullPolicy"] = json!(pull);
+        c
+    };
+    let pod = pod(vec![
+        c(0, "registry.example.com/shop/web:2.14.1", 4),
+        c(1, "registry.example.com/shop/sidecar:1.3.0", 2),
     ]);
     let deployment = workload(
         "Deployment",
         "apps/v1",
-        (0..35)
-            .map(|i| container(i, &format!("registry.example.com/shop/svc-{i}:1.{i}.0"), 20))
-            .collect(),
+        (0..35).map(|i| c(i, &svc_image(i), 20)).collect(),
     );
     let cronjob = cronjob(vec![
-        container(0, "registry.example.com/ops/backup:3.2.1", 6),
-        container(1, "registry.example.com/ops/uploader:0.9.4", 3),
+        c(0, "registry.example.com/ops/backup:3.2.1", 6),
+        c(1, "registry.example.com/ops/uploader:0.9.4", 3),
     ]);
+    (pod, deployment, cronjob)
+}
+
+fn validating_cases() -> Vec<Case> {
+    let (small_pod, deployment, cronjob) = samples("Always");
     let rejected = workload(
         "Deployment",
         "apps/v1",
@@ -172,6 +216,7 @@ fn cases() -> Vec<Case> {
             name: "Pod, 2 containers",
             request: bytes(&request("Pod", "", "v1", "CREATE", &small_pod, None)),
             expect: (true, false),
+            settings: json!({}),
         },
         Case {
             name: "Deployment, 35 containers",
@@ -184,11 +229,13 @@ fn cases() -> Vec<Case> {
                 None,
             )),
             expect: (true, false),
+            settings: json!({}),
         },
         Case {
             name: "CronJob, 2 containers",
             request: bytes(&request("CronJob", "batch", "v1", "CREATE", &cronjob, None)),
             expect: (true, false),
+            settings: json!({}),
         },
         Case {
             name: "Deployment, 35 violations",
@@ -201,6 +248,7 @@ fn cases() -> Vec<Case> {
                 None,
             )),
             expect: (false, false),
+            settings: json!({}),
         },
         Case {
             name: "Deployment UPDATE, labels only",
@@ -213,7 +261,57 @@ fn cases() -> Vec<Case> {
                 Some(&old),
             )),
             expect: (true, false),
+            settings: json!({}),
         },
+    ]
+}
+
+/// The image of the `i`-th container of the mutation cases.
+fn svc_image(i: usize) -> String {
+    format!("registry.example.com/shop/svc-{i}:1.{i}.0")
+}
+
+/// The 35 images of the pinning case and their digests.
+fn pinned_images() -> Vec<(String, String)> {
+    (0..35)
+        .map(|i| (svc_image(i), format!("sha256:{:064x}", 0x5eed_0000 + i)))
+        .collect()
+}
+
+/// Requests whose containers say `IfNotPresent`: with default settings the policy sets
+/// Always, as the floor does; in the pinning case it pins every image instead (IfNotPresent
+/// is allowed once pinned), as many edits as the floor makes.
+fn mutating_cases() -> Vec<Case> {
+    let (pod, deployment, cronjob) = samples("IfNotPresent");
+    let bytes = |v: &Value| serde_json::to_vec(v).expect("serializable");
+    let create = |kind: &str, group: &str, object: &Value| {
+        bytes(&request(kind, group, "v1", "CREATE", object, None))
+    };
+    let mutated = |name, request, settings| Case {
+        name,
+        request,
+        expect: (true, true),
+        settings,
+    };
+    let pin = json!({"mutableTagAction": "pin", "pinImmutableTags": true,
+                     "allowIfNotPresentWhenPinned": true});
+    vec![
+        mutated("Pod, 2 containers", create("Pod", "", &pod), json!({})),
+        mutated(
+            "CronJob, 2 containers",
+            create("CronJob", "batch", &cronjob),
+            json!({}),
+        ),
+        mutated(
+            "Deployment, 35 containers",
+            create("Deployment", "apps", &deployment),
+            json!({}),
+        ),
+        mutated(
+            "Deployment, 35 pins written",
+            create("Deployment", "apps", &deployment),
+            pin,
+        ),
     ]
 }
 
