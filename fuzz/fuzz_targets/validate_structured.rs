@@ -8,28 +8,13 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
+use fuzz_support::oracle::KINDS;
 use fuzz_support::{FuzzResolver, check_payload};
 use immutable_images::judge::judge_tag;
 use immutable_images::reference::ImageRef;
 use immutable_images::settings::Settings;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-
-const KINDS: &[(&str, &str, &[&str])] = &[
-    ("", "Pod", &["spec"]),
-    ("", "PodTemplate", &["template", "spec"]),
-    ("", "ReplicationController", &["spec", "template", "spec"]),
-    ("apps", "Deployment", &["spec", "template", "spec"]),
-    ("apps", "ReplicaSet", &["spec", "template", "spec"]),
-    ("apps", "StatefulSet", &["spec", "template", "spec"]),
-    ("apps", "DaemonSet", &["spec", "template", "spec"]),
-    ("batch", "Job", &["spec", "template", "spec"]),
-    (
-        "batch",
-        "CronJob",
-        &["spec", "jobTemplate", "spec", "template", "spec"],
-    ),
-];
 
 const IMAGES: &[&str] = &[
     "nginx",

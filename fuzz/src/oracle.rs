@@ -78,7 +78,10 @@ impl Choices<'_> {
     }
 }
 
-const KINDS: &[(&str, &str, &[&str])] = &[
+/// Every kind the policy reads: API group, kind, and the path from the object to its pod
+/// spec. Written out here, not taken from `podspec.rs`, so that the generators do not share
+/// the policy's own idea of where pod specs are.
+pub const KINDS: &[(&str, &str, &[&str])] = &[
     ("", "Pod", &["spec"]),
     ("", "PodTemplate", &["template", "spec"]),
     ("", "ReplicationController", &["spec", "template", "spec"]),
