@@ -108,8 +108,8 @@ fn judge<'a>(
                 "the {operation} request for a {kind} has no object"
             ));
         }
-        Object::Raw(raw) => (read(shape, kind, raw.get())?, Some(raw.get().as_bytes())),
-        Object::Read(read_as, images) if read_as == shape => (images, object_bounds.text(text)),
+        Object::Raw(raw) => (read(shape, kind, raw.get())?, Some(raw.get())),
+        Object::Read(read_as, images) if read_as == shape => (images, None),
         Object::Read(..) | Object::Skipped => return Ok(None),
     };
     if let Some(k) = &found.kind
@@ -155,21 +155,20 @@ fn judge<'a>(
     report_budget(&settings, &pinner, &mut outcome);
     let mut object = None;
     if outcome.rejections.is_empty() && !edits.is_empty() {
-        let text = match raw_object {
-            Some(raw) => raw,
-            // Read in the pass with bounds unknown (no key after it): capture it now.
-            None => match request::read_traced(text)?.request.map(|r| r.object) {
-                Some(Object::Raw(raw)) => raw.get().as_bytes(),
+        // The object's text: captured by the reader; or read in the pass, then found between
+        // the keys around it (bytes the reader may have skipped, so checked for UTF-8 here);
+        // or else, with no key after it, captured by reading the request again.
+        let text = match (raw_object, object_bounds.text(text)) {
+            (Some(raw), _) => raw,
+            (None, Some(bytes)) => std::str::from_utf8(bytes)
+                .map_err(|_| format!("the {kind} is not valid UTF-8, so it cannot be mutated"))?,
+            (None, None) => match request::read_traced(text)?.request.map(|r| r.object) {
+                Some(Object::Raw(raw)) => raw.get(),
                 _ => return Err(format!("the {kind} cannot be read again to mutate it")),
             },
         };
-        if std::str::from_utf8(text).is_err() {
-            return Err(format!(
-                "the {kind} is not valid UTF-8, so it cannot be mutated"
-            ));
-        }
-        outcome.mutated = Some(mutate::splice(text, &edits)?);
-        object = Some(text);
+        outcome.mutated = Some(mutate::splice(text.as_bytes(), &edits)?);
+        object = Some(text.as_bytes());
     }
     Ok(Some(Answer {
         response: outcome.response(),

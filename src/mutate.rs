@@ -4,6 +4,8 @@
 //! never parsed into a tree nor written back: every byte not changed stays as it came (field
 //! order, unknown fields, numbers of any size, any nesting, escapes).
 
+use crate::request::is_space;
+
 /// New values for fields of one container (or image volume `image`) object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit<'a> {
@@ -39,11 +41,7 @@ fn span(object: &[u8], raw: &str) -> Result<(usize, usize), String> {
 /// Whether the value starting at `start` is the value of an object member (`"key": value`),
 /// not an array element (a container written as an array has no field to write into).
 fn is_member_value(object: &[u8], start: usize) -> bool {
-    object[..start]
-        .iter()
-        .rev()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        == Some(&b':')
+    object[..start].iter().rev().find(|&&b| !is_space(b)) == Some(&b':')
 }
 
 /// `object` (JSON text) with the edits spliced in. The values the edits name must be slices of

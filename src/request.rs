@@ -59,7 +59,8 @@ pub struct ObjectBounds {
     next_key: Option<usize>,
 }
 
-fn is_space(b: u8) -> bool {
+/// Whitespace as JSON has it (not `u8::is_ascii_whitespace`, which takes form feed too).
+pub(crate) fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
