@@ -24,7 +24,7 @@ pub fn validate_bytes(payload: &[u8], resolver: &dyn DigestResolver) -> Vec<u8> 
 /// The answer to a `validate` payload as a `ValidationResponse` (for tests: it is read back
 /// from [`validate_bytes`], so the mutated object is the one the host gets).
 pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResponse {
-    serde_json::from_slice(&validate_bytes(payload, resolver)).expect("the answer is JSON")
+    answer(payload, resolver).read_back()
 }
 
 /// What evaluating a payload came to.
@@ -34,6 +34,14 @@ pub struct Answer<'a> {
     /// For a mutation: the object's JSON text in the payload, and the edits spliced into it.
     pub object: Option<&'a [u8]>,
     pub edits: Vec<Edit<'a>>,
+}
+
+impl Answer<'_> {
+    /// The answer as a `ValidationResponse`, read back from the bytes the host gets (for
+    /// tests).
+    pub fn read_back(&self) -> ValidationResponse {
+        serde_json::from_slice(&self.response.to_bytes()).expect("the answer is JSON")
+    }
 }
 
 impl From<ValidationResponse> for Answer<'_> {

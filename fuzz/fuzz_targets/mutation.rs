@@ -5,14 +5,17 @@
 //! The answer must also keep every invariant of `check_payload`.
 #![no_main]
 
-use fuzz_support::oracle::{check_splice, payload};
-use fuzz_support::{FuzzResolver, check_payload};
+use fuzz_support::oracle::{check_spliced, payload};
+use fuzz_support::{FuzzResolver, check_answer};
+use immutable_images::evaluate;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
     let salt = bytes.first().copied().unwrap_or(0) as u64;
     let resolver = FuzzResolver { salt };
     let payload = payload(bytes.get(1..).unwrap_or_default());
-    check_splice(&payload, &resolver);
-    check_payload(&payload, &resolver);
+    // One evaluation, checked both ways.
+    let answer = evaluate::answer(&payload, &resolver);
+    check_spliced(&answer);
+    check_answer(&payload, &answer, &resolver);
 });

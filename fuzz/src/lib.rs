@@ -3,7 +3,7 @@
 
 pub mod oracle;
 
-use immutable_images::evaluate::validate;
+use immutable_images::evaluate::{self, Answer, validate};
 use immutable_images::pin::DigestResolver;
 use immutable_images::reference::{ImageRef, check_digest};
 use serde_json::Value;
@@ -181,7 +181,12 @@ fn check_pinned(old: &str, new: &str, here: &str, pinned_too_long: &mut bool) {
 /// - a mutation changes only images (to `<written>@<valid digest>`) and pull policies (to
 ///   Always), and judging the mutated object again gives an acceptance with no mutation.
 pub fn check_payload(payload: &[u8], resolver: &FuzzResolver) -> bool {
-    let r = validate(payload, resolver);
+    check_answer(payload, &evaluate::answer(payload, resolver), resolver)
+}
+
+/// The checks of [`check_payload`] on the answer already given to `payload`.
+pub fn check_answer(payload: &[u8], answer: &Answer<'_>, resolver: &FuzzResolver) -> bool {
+    let r = answer.read_back();
     if !r.accepted {
         let m = r.message.as_deref().unwrap_or("");
         assert!(!m.is_empty(), "a rejection without a message");

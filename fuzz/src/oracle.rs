@@ -7,7 +7,7 @@
 //! Shared by the `mutation` fuzz target and `tests/mutation_oracle.rs` (a proptest), which
 //! includes this file.
 
-use immutable_images::evaluate;
+use immutable_images::evaluate::{self, Answer};
 use immutable_images::mutate::Edit;
 use immutable_images::pin::DigestResolver;
 use serde_json::Value;
@@ -32,7 +32,11 @@ pub fn apply_tree(object: &str, edits: &[Edit<'_>]) -> Result<Value, String> {
 /// JSON and equals (as JSON values) what the tree-based mutation makes of the same edits.
 /// Returns whether there was a mutation.
 pub fn check_splice(payload: &[u8], resolver: &dyn DigestResolver) -> bool {
-    let answer = evaluate::answer(payload, resolver);
+    check_spliced(&evaluate::answer(payload, resolver))
+}
+
+/// The checks of [`check_splice`] on an answer already given.
+pub fn check_spliced(answer: &Answer<'_>) -> bool {
     let Some(spliced) = &answer.response.mutated else {
         return false;
     };
