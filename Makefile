@@ -19,10 +19,15 @@ all: policy.wasm
 setup:
 	@bash e2e-tests/setup.sh
 
-policy.wasm: $(POLICY_SOURCES)
+# Builds the crate $(1) for $(WASM_TARGET) (adding the target when missing) into $@.
+define build_wasm
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
-	cargo build --release --target $(WASM_TARGET) -p immutable-images
-	cp target/$(WASM_TARGET)/release/immutable_images.wasm policy.wasm
+	cargo build --release --target $(WASM_TARGET) -p $(1)
+	cp target/$(WASM_TARGET)/release/$(subst -,_,$(1)).wasm $@
+endef
+
+policy.wasm: $(POLICY_SOURCES)
+	$(call build_wasm,immutable-images)
 
 annotated-policy.wasm: policy.wasm metadata.yml README.md
 	kwctl annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
@@ -53,14 +58,10 @@ run: policy.wasm $(KWRUN)
 	done
 
 noop.wasm: e2e-tests/noop-policy/src/lib.rs e2e-tests/noop-policy/Cargo.toml
-	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
-	cargo build --release --target $(WASM_TARGET) -p noop-policy
-	cp target/$(WASM_TARGET)/release/noop_policy.wasm noop.wasm
+	$(call build_wasm,noop-policy)
 
 mutate-floor.wasm: e2e-tests/mutate-floor-policy/src/lib.rs e2e-tests/mutate-floor-policy/Cargo.toml
-	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
-	cargo build --release --target $(WASM_TARGET) -p mutate-floor-policy
-	cp target/$(WASM_TARGET)/release/mutate_floor_policy.wasm mutate-floor.wasm
+	$(call build_wasm,mutate-floor-policy)
 
 # Per-request time of policy.wasm through the e2e host, against the no-op policy (validating
 # answers) and the mutate-floor policy (mutating answers), same run; then how long pinning
