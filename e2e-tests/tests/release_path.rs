@@ -15,18 +15,14 @@ use e2e_tests::artifact::{
     OCI_MANIFEST_MEDIA_TYPE, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, pull_policy,
     push_policy,
 };
-use e2e_tests::{PolicyModule, Registry, policy_wasm_path, workspace_root};
+use e2e_tests::{PolicyModule, Registry, policy_wasm_path};
 use serde_json::{Value, json};
-
-fn read(name: &str) -> String {
-    std::fs::read_to_string(workspace_root().join(name)).unwrap()
-}
 
 #[test]
 fn release_path_annotate_push_pull_evaluate() {
     let wasm = std::fs::read(policy_wasm_path()).unwrap();
-    let metadata_yaml = read("metadata.yml");
-    let readme = read("README.md");
+    let metadata_yaml = common::workspace_file("metadata.yml");
+    let readme = common::workspace_file("README.md");
     let declared: Value = serde_norway::from_str(&metadata_yaml).unwrap();
     let version = declared["annotations"]["io.kubewarden.policy.version"]
         .as_str()
@@ -118,7 +114,7 @@ fn release_path_annotate_push_pull_evaluate() {
 /// the release workflow pushes to (`ghcr.io/<owner>/policies/immutable-images`).
 #[test]
 fn the_published_location_is_the_one_users_are_told() {
-    let declared: Value = serde_norway::from_str(&read("metadata.yml")).unwrap();
+    let declared: Value = serde_norway::from_str(&common::workspace_file("metadata.yml")).unwrap();
     let oci_url = declared["annotations"]["io.kubewarden.policy.ociUrl"]
         .as_str()
         .unwrap();
@@ -129,10 +125,10 @@ fn the_published_location_is_the_one_users_are_told() {
         oci_url.starts_with("ghcr.io/") && oci_url.ends_with("/policies/immutable-images"),
         "{oci_url}"
     );
-    let readme = read("README.md");
+    let readme = common::workspace_file("README.md");
     let module = format!("module: registry://{oci_url}:v{version}");
     assert!(readme.contains(&module), "the README has no {module:?}");
-    let workflow = read(".github/workflows/release.yml");
+    let workflow = common::workspace_file(".github/workflows/release.yml");
     assert!(
         workflow.contains("ghcr.io/${OWNER,,}/policies/immutable-images:${TAG}"),
         "release.yml pushes somewhere else"

@@ -5,12 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use e2e_tests::workspace_root;
 use serde_json::{Value, json};
-
-fn read(name: &str) -> String {
-    std::fs::read_to_string(workspace_root().join(name)).unwrap()
-}
 
 /// (variable, default) of each top-level question but the description.
 fn questions(text: &str) -> Vec<(String, Value)> {
@@ -31,7 +26,7 @@ fn questions(text: &str) -> Vec<(String, Value)> {
 
 /// The keys of the README's settings table.
 fn readme_keys() -> BTreeSet<String> {
-    let readme = read("README.md");
+    let readme = common::workspace_file("README.md");
     let table = readme
         .split("## Settings")
         .nth(1)
@@ -48,16 +43,17 @@ fn readme_keys() -> BTreeSet<String> {
 
 #[test]
 fn documented_settings_are_the_policys_settings() {
-    let questions = questions(&read("questions-ui.yml"));
+    let questions = questions(&common::workspace_file("questions-ui.yml"));
     let keys: BTreeSet<String> = questions.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(keys, readme_keys(), "questions-ui.yml vs the README table");
 
-    let artifacthub: Value = serde_norway::from_str(&read("artifacthub-pkg.yml")).unwrap();
+    let artifacthub: Value =
+        serde_norway::from_str(&common::workspace_file("artifacthub-pkg.yml")).unwrap();
     let embedded = artifacthub["annotations"]["kubewarden/questions-ui"]
         .as_str()
         .unwrap();
     let a: Value = serde_norway::from_str(embedded).unwrap();
-    let b: Value = serde_norway::from_str(&read("questions-ui.yml")).unwrap();
+    let b: Value = serde_norway::from_str(&common::workspace_file("questions-ui.yml")).unwrap();
     assert_eq!(a, b, "artifacthub-pkg.yml embeds questions-ui.yml as it is");
 
     let policy = common::policy(common::default_host());

@@ -3,12 +3,9 @@
 //! `module:` references and a `CHANGELOG.md` section. With env `RELEASE_VERSION` (what
 //! `make release-check VERSION=x.y.z` sets), that candidate must be the version.
 
-use e2e_tests::workspace_root;
-use serde_json::Value;
+mod common;
 
-fn read(name: &str) -> String {
-    std::fs::read_to_string(workspace_root().join(name)).unwrap()
-}
+use serde_json::Value;
 
 /// `version = "…"` of the `[package]` table of a Cargo.toml.
 fn cargo_version(text: &str) -> String {
@@ -54,7 +51,10 @@ const FILES: [&str; 6] = [
 ];
 
 fn workspace_files() -> Files {
-    FILES.iter().map(|name| (*name, read(name))).collect()
+    FILES
+        .iter()
+        .map(|name| (*name, common::workspace_file(name)))
+        .collect()
 }
 
 /// Every place where `files` disagree with their `Cargo.toml` version (or with `candidate`).

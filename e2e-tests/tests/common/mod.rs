@@ -3,8 +3,14 @@
 
 use std::sync::OnceLock;
 
-use e2e_tests::{HostConfig, Policy, PolicyModule, policy_wasm_path};
+use e2e_tests::{HostConfig, Policy, PolicyModule, policy_wasm_path, workspace_root};
 use serde_json::{Value, json};
+
+/// A file of the repository, by its path from the workspace root.
+pub fn workspace_file(name: &str) -> String {
+    let path = workspace_root().join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
 
 /// The policy under test, compiled once per test binary. A missing `policy.wasm` fails the
 /// test (build it with `make policy.wasm`, or point env `POLICY_WASM` at a build).
