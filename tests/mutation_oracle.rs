@@ -31,12 +31,15 @@ proptest! {
     }
 }
 
-/// The generator is worth its name: most of what it makes is mutated, in every kind, with
-/// the object read in the pass, captured, and read again.
+/// The generator is worth its name: most of what it makes is mutated, in every kind, and in
+/// each place the object can sit, so each way its text is found: after its kind with a key
+/// after it (read in the pass, found between the keys around it), before its kind (captured
+/// whole by the reader), and last in the request (read again to capture it).
 #[test]
 fn generated_requests_are_mostly_mutations_of_every_kind() {
     let mut mutated = 0;
     let mut kinds = std::collections::BTreeSet::new();
+    let mut places = std::collections::BTreeMap::new();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..2000 {
         let bytes: Vec<u8> = (0..200)
@@ -53,8 +56,18 @@ fn generated_requests_are_mostly_mutations_of_every_kind() {
             let text = String::from_utf8(payload).unwrap();
             let kind = text.split("\"kind\":\"").nth(1).unwrap();
             kinds.insert(kind[..kind.find('"').unwrap()].to_owned());
+            let place = if text.starts_with(r#"{"request":{"object":"#) {
+                "captured"
+            } else if text.contains(r#","oldObject":null,"dryRun":false},"settings":"#) {
+                "between keys"
+            } else {
+                "read again"
+            };
+            *places.entry(place).or_insert(0) += 1;
         }
     }
     assert!(mutated > 1000, "only {mutated} of 2000 were mutations");
     assert_eq!(kinds.len(), 9, "{kinds:?}");
+    assert_eq!(places.len(), 3, "{places:?}");
+    assert!(places.values().all(|&n| n > 100), "{places:?}");
 }

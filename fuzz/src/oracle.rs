@@ -213,6 +213,8 @@ fn container(c: &mut Choices<'_>, volume: bool, index: usize) -> String {
 pub fn payload(bytes: &[u8]) -> Vec<u8> {
     let c = &mut Choices(bytes);
     let (group, kind, path) = *c.pick(KINDS);
+    // Chosen before the bytes run out, so each place of the object is as likely as the others.
+    let place = c.below(4);
     let mut spec = Vec::new();
     for list in [
         "containers",
@@ -260,7 +262,7 @@ pub fn payload(bytes: &[u8]) -> Vec<u8> {
         &inner[1..]
     );
     let gvk = format!(r#"{{"group":"{group}","version":"v1","kind":"{kind}"}}"#);
-    let request = match c.below(4) {
+    let request = match place {
         // Go's order, as the API server writes it.
         0 | 1 => format!(
             r#"{{"uid":"u","kind":{gvk},"operation":"CREATE","object":{object_text},"oldObject":null,"dryRun":false}}"#
