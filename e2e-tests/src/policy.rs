@@ -72,14 +72,16 @@ impl PolicyModule {
     }
 
     fn wapc_host(&self, host: &Host) -> Result<WapcHost> {
-        // policy-server gives wapc_init and each call the same deadline, in ticks.
-        let deadlines = host.config().timeout_seconds.map(|t| EpochDeadlines {
-            wapc_init: t,
-            wapc_func: t,
-        });
+        // policy-server gives wapc_init and each call the same deadline, in ticks. With the
+        // limit off, the deadline is one that never comes: epoch interruption is on in the
+        // engine, and a store given no deadline would be interrupted at once.
+        let ticks = host.config().timeout_seconds.unwrap_or(NEVER);
         let engine = self
             .pre
-            .rehydrate(deadlines)
+            .rehydrate(Some(EpochDeadlines {
+                wapc_init: ticks,
+                wapc_func: ticks,
+            }))
             .map_err(|e| Error::Runtime(format!("cannot instantiate the module: {e}")))?;
         let callback_host = host.clone();
         WapcHost::new(
@@ -98,6 +100,10 @@ impl PolicyModule {
 
 /// policy-server's epoch ticker period: the evaluation limit counts in these.
 pub const EPOCH_TICK: Duration = Duration::from_secs(1);
+
+/// A deadline in ticks that never comes (some 35,000 years of 1 s ticks), for a host with
+/// the limit off; small enough that adding it to the engine's epoch cannot overflow.
+const NEVER: u64 = 1 << 40;
 
 /// What wasmtime-provider reports when the deadline interrupts a guest call.
 const INTERRUPTED: &str = "guest code interrupted, execution deadline exceeded";

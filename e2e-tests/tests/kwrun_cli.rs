@@ -122,6 +122,31 @@ fn cli_prints_one_response_per_request() {
 }
 
 #[test]
+fn cli_evaluates_with_any_limit_and_with_none() {
+    let policy = policy_path();
+    let request = fixture("pod-latest.json");
+    for limit in [
+        &["--timeout", "1"][..],
+        &["--timeout", "30"],
+        &["--no-timeout"],
+        &[],
+    ] {
+        let mut args = vec!["-r", &request];
+        args.extend_from_slice(limit);
+        args.push(&policy);
+        let out = kwrun(&args);
+        assert!(out.status.success(), "{limit:?}: {}", stderr(&out));
+        let rs = responses(&out);
+        assert_eq!(rs.len(), 1, "{limit:?}");
+        assert!(
+            !rs[0].allowed && rs[0].message().contains("nginx:latest"),
+            "{limit:?}: {:?}",
+            rs[0]
+        );
+    }
+}
+
+#[test]
 fn cli_invalid_settings_fail() {
     let policy = policy_path();
     let out = kwrun(&[

@@ -26,6 +26,16 @@ struct Far {
     images: Vec<(String, String)>,
 }
 
+impl Far {
+    /// Every image pinned to its digest, as the policy writes it.
+    fn pinned(&self) -> Vec<String> {
+        self.images
+            .iter()
+            .map(|(image, digest)| format!("{image}@{digest}"))
+            .collect()
+    }
+}
+
 fn far_registry(n: usize) -> Far {
     let registry = Registry::start().unwrap();
     let layout = Layout::new().unwrap();
@@ -124,12 +134,7 @@ fn field_twelve_cold_images_150ms_away_are_answered_by_the_policy_and_retries_co
         "each try resolves more: {counts:?}"
     );
     let object = answer.patched(&req["object"]).unwrap();
-    let expected: Vec<String> = far
-        .images
-        .iter()
-        .map(|(image, digest)| format!("{image}@{digest}"))
-        .collect();
-    assert_eq!(workload_images(&object), expected);
+    assert_eq!(workload_images(&object), far.pinned());
     // Every lookup is two round trips, and each image was looked up at the registry once.
     let heads = far
         .proxy
@@ -391,13 +396,33 @@ fn field_a_longer_limit_and_budget_together_pin_twelve_far_images_in_one_try() {
     settings["pinBudgetMilliseconds"] = json!(3900);
     let resp = evaluate(&p, &settings, &req);
     assert!(resp.allowed, "{resp:?}");
-    let expected: Vec<String> = far
-        .images
-        .iter()
-        .map(|(image, digest)| format!("{image}@{digest}"))
-        .collect();
     assert_eq!(
         workload_images(&resp.patched(&req["object"]).unwrap()),
-        expected
+        far.pinned()
     );
+}
+
+#[test]
+fn field_with_the_limit_off_the_host_never_interrupts() {
+    // policy-server's --disable-timeout-protection, kwrun's --no-timeout: 12 far images
+    // with a budget past the default limit are all pinned in one try that takes longer
+    // than the default limit would allow.
+    let far = far_registry(12);
+    far.proxy.set_fault(Fault::Latency(FAR));
+    let p = common::policy(HostConfig {
+        timeout_seconds: None,
+        ..HostConfig::default()
+    });
+    let req = create(deployment_with(containers_of(&far.images)));
+    let mut settings = pin_all("reject");
+    settings["pinBudgetMilliseconds"] = json!(30_000);
+    let start = Instant::now();
+    let resp = evaluate(&p, &settings, &req);
+    let took = start.elapsed();
+    assert!(resp.allowed, "{resp:?}");
+    assert_eq!(
+        workload_images(&resp.patched(&req["object"]).unwrap()),
+        far.pinned()
+    );
+    assert!(took > Duration::from_secs(2), "took only {took:?}");
 }
