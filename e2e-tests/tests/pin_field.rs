@@ -382,40 +382,18 @@ fn field_the_host_caches_digests_for_60_s_and_failures_not_at_all() {
     );
 }
 
-#[test]
-fn field_a_longer_limit_and_budget_together_pin_twelve_far_images_in_one_try() {
-    // The README's advice: timeoutEvalSeconds 5 with pinBudgetMilliseconds 3900.
+/// Pins 12 images 150 ms away in one try under the host's limit (`None`: off) and the
+/// policy's pin budget, checks every one is pinned, and says how long it took.
+fn pin_twelve_far_images_in_one_try(timeout_seconds: Option<u64>, budget_ms: u64) -> Duration {
     let far = far_registry(12);
     far.proxy.set_fault(Fault::Latency(FAR));
     let p = common::policy(HostConfig {
-        timeout_seconds: Some(5),
+        timeout_seconds,
         ..HostConfig::default()
     });
     let req = create(deployment_with(containers_of(&far.images)));
     let mut settings = pin_all("reject");
-    settings["pinBudgetMilliseconds"] = json!(3900);
-    let resp = evaluate(&p, &settings, &req);
-    assert!(resp.allowed, "{resp:?}");
-    assert_eq!(
-        workload_images(&resp.patched(&req["object"]).unwrap()),
-        far.pinned()
-    );
-}
-
-#[test]
-fn field_with_the_limit_off_the_host_never_interrupts() {
-    // policy-server's --disable-timeout-protection, kwrun's --no-timeout: 12 far images
-    // with a budget past the default limit are all pinned in one try that takes longer
-    // than the default limit would allow.
-    let far = far_registry(12);
-    far.proxy.set_fault(Fault::Latency(FAR));
-    let p = common::policy(HostConfig {
-        timeout_seconds: None,
-        ..HostConfig::default()
-    });
-    let req = create(deployment_with(containers_of(&far.images)));
-    let mut settings = pin_all("reject");
-    settings["pinBudgetMilliseconds"] = json!(30_000);
+    settings["pinBudgetMilliseconds"] = json!(budget_ms);
     let start = Instant::now();
     let resp = evaluate(&p, &settings, &req);
     let took = start.elapsed();
@@ -424,5 +402,19 @@ fn field_with_the_limit_off_the_host_never_interrupts() {
         workload_images(&resp.patched(&req["object"]).unwrap()),
         far.pinned()
     );
+    took
+}
+
+#[test]
+fn field_a_longer_limit_and_budget_together_pin_twelve_far_images_in_one_try() {
+    // The README's advice: timeoutEvalSeconds 5 with pinBudgetMilliseconds 3900.
+    pin_twelve_far_images_in_one_try(Some(5), 3900);
+}
+
+#[test]
+fn field_with_the_limit_off_the_host_never_interrupts() {
+    // policy-server's --disable-timeout-protection, kwrun's --no-timeout: with a budget past
+    // the default limit, the one try takes longer than the default limit would allow.
+    let took = pin_twelve_far_images_in_one_try(None, 30_000);
     assert!(took > Duration::from_secs(2), "took only {took:?}");
 }
