@@ -63,25 +63,23 @@ fn evaluate<'a>(payload: &'a [u8], resolver: &dyn DigestResolver) -> Result<Answ
     // The pin budget counts from here: the host's deadline counts the whole evaluation.
     let started = resolver.now();
     if let Some(fast) = request::read_fast(payload)
-        && let Some(answer) = judge(fast, payload, resolver, started)?
+        && let Some(answer) = judge(fast, resolver, started)?
     {
         return Ok(answer);
     }
     let traced = request::read_traced(payload)?;
-    judge(traced, payload, resolver, started)?
-        .ok_or_else(|| "the request cannot be read".to_owned())
+    judge(traced, resolver, started)?.ok_or_else(|| "the request cannot be read".to_owned())
 }
 
 /// Judges a read payload; `None` when the fast reader read the object as another shape than
 /// the whole request calls for (a `subResource` after the object), so it must be read again.
 fn judge<'a>(
     payload: Payload<'a>,
-    text: &'a [u8],
     resolver: &dyn DigestResolver,
     started: Instant,
 ) -> Result<Option<Answer<'a>>, String> {
     let settings = match payload.settings {
-        Some(raw) => settings::cached(raw.get().as_bytes()),
+        Some(raw) => settings::cached(raw.as_bytes()),
         None => settings::cached(b"{}"),
     }
     .map_err(|e| format!("invalid settings: {e}"))?;
@@ -93,7 +91,6 @@ fn judge<'a>(
         operation,
         object,
         old_object,
-        object_bounds,
         ..
     } = request;
     let operation = operation.as_ref().map_or("", Text::as_str);
@@ -110,14 +107,14 @@ fn judge<'a>(
     let Some(shape) = shape else {
         return Ok(Some(answer::accept().into()));
     };
-    let (found, raw_object) = match object {
+    let (found, object_text) = match object {
         Object::Absent => {
             return Err(format!(
                 "the {operation} request for a {kind} has no object"
             ));
         }
-        Object::Raw(raw) => (read(shape, kind, raw.get())?, Some(raw.get())),
-        Object::Read(read_as, images) if read_as == shape => (images, None),
+        Object::Raw(raw) => (read(shape, kind, raw)?, raw.as_bytes()),
+        Object::Read(read_as, images, text) if read_as == shape => (images, text),
         Object::Read(..) | Object::Skipped => return Ok(None),
     };
     if let Some(k) = &found.kind
@@ -133,10 +130,10 @@ fn judge<'a>(
         .ok_or_else(|| format!("the {kind} has no pod spec at {}", shape.path().join(".")))?;
 
     let old = match (operation, old_object) {
-        ("UPDATE", Object::Raw(raw)) => podspec::read_object(shape, raw.get())
+        ("UPDATE", Object::Raw(raw)) => podspec::read_object(shape, raw)
             .map(previous_images)
             .unwrap_or_default(),
-        ("UPDATE", Object::Read(read_as, images)) if read_as == shape => previous_images(images),
+        ("UPDATE", Object::Read(read_as, images, _)) if read_as == shape => previous_images(images),
         ("UPDATE", Object::Read(..)) => return Ok(None),
         _ => Previous::new(),
     };
@@ -163,20 +160,12 @@ fn judge<'a>(
     report_budget(&settings, &pinner, &mut outcome);
     let mut object = None;
     if outcome.rejections.is_empty() && !edits.is_empty() {
-        // The object's text: captured by the reader; or read in the pass, then found between
-        // the keys around it (bytes the reader may have skipped, so checked for UTF-8 here);
-        // or else, with no key after it, captured by reading the request again.
-        let text = match (raw_object, object_bounds.text(text)) {
-            (Some(raw), _) => raw,
-            (None, Some(bytes)) => std::str::from_utf8(bytes)
-                .map_err(|_| format!("the {kind} is not valid UTF-8, so it cannot be mutated"))?,
-            (None, None) => match request::read_traced(text)?.request.map(|r| r.object) {
-                Some(Object::Raw(raw)) => raw.get(),
-                _ => return Err(format!("the {kind} cannot be read again to mutate it")),
-            },
-        };
-        outcome.mutated = Some(mutate::splice(text.as_bytes(), &edits)?);
-        object = Some(text.as_bytes());
+        // The object's text, as the reader found it: bytes it may have skipped, so checked
+        // for UTF-8 here.
+        std::str::from_utf8(object_text)
+            .map_err(|_| format!("the {kind} is not valid UTF-8, so it cannot be mutated"))?;
+        outcome.mutated = Some(mutate::splice(object_text, &edits)?);
+        object = Some(object_text);
     }
     Ok(Some(Answer {
         response: outcome.response(),

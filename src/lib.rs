@@ -10,6 +10,7 @@ pub mod pin;
 pub mod podspec;
 pub mod reference;
 pub mod request;
+pub mod scan;
 pub mod settings;
 
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;

@@ -4,7 +4,7 @@
 //! never parsed into a tree nor written back: every byte not changed stays as it came (field
 //! order, unknown fields, numbers of any size, any nesting, escapes).
 
-use crate::request::is_space;
+use crate::scan::is_space;
 
 /// New values for fields of one container (or image volume `image`) object.
 #[derive(Debug, Clone, PartialEq, Eq)]

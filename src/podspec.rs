@@ -9,11 +9,11 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, PodTemplate, ReplicationController};
 use serde::Deserialize;
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::scan::{self, Scanner, Unread};
 use crate::settings::ContainerType;
 
 /// Where the pod spec sits in an object of a kind.
@@ -237,7 +237,7 @@ struct CronJobObject<'a> {
 
 /// What one pass over an object finds: the kind it says it is and the images of its pod spec
 /// (`None` when the object has no pod spec where its shape puts it).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct ObjectImages<'a> {
     pub kind: Option<Text<'a>>,
     pub sites: Option<Vec<Site<'a>>>,
@@ -380,12 +380,25 @@ impl<'a> ShapeObject<'a> for CronJobObject<'a> {
     }
 }
 
-/// Reads the images of an object of the given shape. The error names the path of the field
-/// that is not what a Kubernetes object has there.
+/// Reads the images of an object of the given shape: with the scanner, or when it gives up,
+/// with the derived readers, whose error names the path of the field that is not what a
+/// Kubernetes object has there.
 pub fn read_object(shape: Shape, object: &str) -> Result<ObjectImages<'_>, String> {
     if !object.trim_start().starts_with('{') {
         return Err("it is not a JSON object".into());
     }
+    let mut s = Scanner::new(object.as_bytes());
+    if let Ok(images) = scan_object(&mut s, shape)
+        && s.end().is_ok()
+    {
+        return Ok(images);
+    }
+    read_object_traced(shape, object)
+}
+
+/// Reads the images of an object of the given shape with the derived readers alone (serde_json):
+/// what [`read_object`] falls back to, and the oracle the scanner is checked against.
+pub fn read_object_traced(shape: Shape, object: &str) -> Result<ObjectImages<'_>, String> {
     Ok(match shape {
         Shape::Pod => parse::<PodObject>(object)?.images(),
         Shape::PodTemplate => parse::<PodTemplateObject>(object)?.images(),
@@ -394,31 +407,145 @@ pub fn read_object(shape: Shape, object: &str) -> Result<ObjectImages<'_>, Strin
     })
 }
 
-/// Reads an object of a shape straight from the reader of the whole request, so the request is
-/// read once. Only a JSON object is accepted (serde would also fill a struct from an array).
-#[derive(Debug, Clone, Copy)]
-pub struct ObjectSeed(pub Shape);
-
-impl<'de> DeserializeSeed<'de> for ObjectSeed {
-    type Value = ObjectImages<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ObjectImages<'de>, D::Error> {
-        d.deserialize_map(self)
+/// Reads a string or `null` that comes next in the scanner (an `Option<Text>` field).
+pub fn scan_text<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<Text<'a>>> {
+    if s.null()? {
+        return Ok(None);
     }
+    Ok(Some(Text(s.string()?.text()?)))
 }
 
-impl<'de> Visitor<'de> for ObjectSeed {
-    type Value = ObjectImages<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Kubernetes object")
+/// Reads a string or `null` that a mutation may rewrite (an `Option<Field>` field).
+fn scan_field<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<Field<'a>>> {
+    if s.null()? {
+        return Ok(None);
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ObjectImages<'de>, A::Error> {
-        let d = MapAccessDeserializer::new(map);
-        Ok(match self.0 {
-            Shape::Pod => PodObject::deserialize(d)?.images(),
-            Shape::PodTemplate => PodTemplateObject::deserialize(d)?.images(),
-            Shape::Workload => WorkloadObject::deserialize(d)?.images(),
-            Shape::CronJob => CronJobObject::deserialize(d)?.images(),
+    let raw = s.string()?;
+    Ok(Some(Field {
+        text: Text(raw.text()?),
+        raw: raw.json()?,
+    }))
+}
+
+/// Reads the images of an object of a shape from the scanner, in the pass over the request:
+/// what the derived readers above read, the same way (`null` is an absent field, a duplicate
+/// field is refused), and nothing else.
+pub fn scan_object<'a>(s: &mut Scanner<'a>, shape: Shape) -> scan::Result<ObjectImages<'a>> {
+    let (first, rest) = shape.path().split_first().ok_or(Unread)?;
+    let mut images = ObjectImages {
+        kind: None,
+        sites: None,
+    };
+    s.fields([b"kind", first.as_bytes()], |s, field| {
+        match field {
+            0 => images.kind = scan_text(s)?,
+            _ => images.sites = scan_path(s, rest)?,
+        }
+        Ok(())
+    })?;
+    Ok(images)
+}
+
+/// Follows `path` to the pod spec and reads its images; `None` when a step is absent or null.
+fn scan_path<'a>(s: &mut Scanner<'a>, path: &[&str]) -> scan::Result<Option<Vec<Site<'a>>>> {
+    if s.null()? {
+        return Ok(None);
+    }
+    let Some((first, rest)) = path.split_first() else {
+        return scan_pod_spec(s).map(Some);
+    };
+    let mut found = None;
+    s.fields([first.as_bytes()], |s, _| {
+        found = scan_path(s, rest)?;
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// The images of a pod spec, in the order of [`sites_of`]: containers, init containers,
+/// ephemeral containers, image volumes.
+fn scan_pod_spec<'a>(s: &mut Scanner<'a>) -> scan::Result<Vec<Site<'a>>> {
+    const LISTS: [List; 4] = [
+        List::Containers,
+        List::InitContainers,
+        List::EphemeralContainers,
+        List::Volumes,
+    ];
+    let mut lists: [Vec<Site<'a>>; 4] = Default::default();
+    s.fields(LISTS.map(|l| l.key().as_bytes()), |s, i| {
+        if s.null()? {
+            return Ok(());
+        }
+        let sites = &mut lists[i];
+        s.array(|s, index| {
+            let site = match LISTS[i] {
+                List::Volumes => scan_volume(s, index)?,
+                list => Some(scan_container(s, list, index)?),
+            };
+            sites.extend(site);
+            Ok(())
         })
+    })?;
+    let [mut sites, init, ephemeral, volumes] = lists;
+    sites.extend(init.into_iter().chain(ephemeral).chain(volumes));
+    Ok(sites)
+}
+
+fn scan_container<'a>(s: &mut Scanner<'a>, list: List, index: usize) -> scan::Result<Site<'a>> {
+    let (mut name, mut image, mut policy) = (None, None, None);
+    s.fields([b"name", b"image", b"imagePullPolicy"], |s, field| {
+        match field {
+            0 => name = scan_text(s)?,
+            1 => image = scan_field(s)?,
+            _ => policy = scan_field(s)?,
+        }
+        Ok(())
+    })?;
+    Ok(site(list, index, name, image, policy))
+}
+
+/// An image volume's site; `None` for a volume of another type (or `image: null`).
+fn scan_volume<'a>(s: &mut Scanner<'a>, index: usize) -> scan::Result<Option<Site<'a>>> {
+    let (mut name, mut image) = (None, None);
+    s.fields([b"name", b"image"], |s, field| {
+        if field == 0 {
+            name = scan_text(s)?;
+            return Ok(());
+        }
+        if s.null()? {
+            return Ok(());
+        }
+        let (mut reference, mut policy) = (None, None);
+        s.fields([b"reference", b"pullPolicy"], |s, field| {
+            match field {
+                0 => reference = scan_field(s)?,
+                _ => policy = scan_field(s)?,
+            }
+            Ok(())
+        })?;
+        image = Some((reference, policy));
+        Ok(())
+    })?;
+    Ok(image.map(|(reference, policy)| site(List::Volumes, index, name, reference, policy)))
+}
+
+fn site<'a>(
+    list: List,
+    index: usize,
+    name: Option<Text<'a>>,
+    image: Option<Field<'a>>,
+    policy: Option<Field<'a>>,
+) -> Site<'a> {
+    let (image, image_raw) = split(image);
+    let (pull_policy, pull_policy_raw) = split(policy);
+    Site {
+        list,
+        index,
+        name,
+        image,
+        pull_policy,
+        image_raw,
+        pull_policy_raw,
     }
 }
 
@@ -435,32 +562,18 @@ fn sites_of(spec: PodSpecFields<'_>) -> Vec<Site<'_>> {
     ];
     for (list, containers) in lists {
         for (index, c) in containers.into_iter().flatten().enumerate() {
-            let (image, image_raw) = split(c.image);
-            let (pull_policy, pull_policy_raw) = split(c.image_pull_policy);
-            sites.push(Site {
-                list,
-                index,
-                name: c.name,
-                image,
-                pull_policy,
-                image_raw,
-                pull_policy_raw,
-            });
+            sites.push(site(list, index, c.name, c.image, c.image_pull_policy));
         }
     }
     for (index, v) in spec.volumes.into_iter().flatten().enumerate() {
         if let Some(volume) = v.image {
-            let (image, image_raw) = split(volume.reference);
-            let (pull_policy, pull_policy_raw) = split(volume.pull_policy);
-            sites.push(Site {
-                list: List::Volumes,
+            sites.push(site(
+                List::Volumes,
                 index,
-                name: v.name,
-                image,
-                pull_policy,
-                image_raw,
-                pull_policy_raw,
-            });
+                v.name,
+                volume.reference,
+                volume.pull_policy,
+            ));
         }
     }
     sites

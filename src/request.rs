@@ -1,18 +1,19 @@
 //! Reading the `validate` payload, `{"request": <AdmissionRequest>, "settings": {...}}`.
 //!
-//! Two readers give the same [`Payload`]. The fast one reads the request in one pass: the API
-//! server writes `kind`, `subResource` and `operation` before `object` (Go's field order), so
-//! by the time the object comes its shape is known and only its images are read from it,
-//! without first capturing it whole. Where the order differs, the object is captured and read
-//! afterwards. The traced reader captures the objects and names the path of any error; it
-//! serves when the fast one fails (for the message) or when a mutation needs the object's text.
+//! Two readers give the same [`Payload`]. The fast one ([`read_fast`]) reads the request in
+//! one pass with the strict scanner of [`crate::scan`]: the API server writes `kind`,
+//! `subResource` and `operation` before `object` (Go's field order), so by the time the object
+//! comes its shape is known and only its images are read from it, and where it sits is known
+//! too. Where the order differs, the object is captured and read afterwards. The traced reader
+//! ([`read_traced`], serde_json) captures the objects and names the path of any error; it
+//! serves when the fast one gives up (for the message, or to read what the scanner leaves to
+//! serde_json).
 
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::fmt;
 
-use crate::podspec::{self, ObjectImages, ObjectSeed, Shape, Text};
+use crate::podspec::{self, ObjectImages, Shape, Text};
+use crate::scan::{self, Scanner, Unread};
 
 /// An `object` or `oldObject` field as read.
 #[derive(Debug, Default)]
@@ -22,13 +23,14 @@ pub enum Object<'a> {
     Absent,
     /// Present but not needed (another kind, or an old object outside UPDATE).
     Skipped,
-    /// Captured whole, to be read by its shape afterwards.
-    Raw(&'a RawValue),
-    /// Its images, read in the pass over the request, as the given shape.
-    Read(Shape, ObjectImages<'a>),
+    /// Captured whole (its JSON text), to be read by its shape afterwards.
+    Raw(&'a str),
+    /// Its images, read in the pass over the request, as the given shape; and its JSON text
+    /// (bytes the scanner skipped, so not checked for UTF-8).
+    Read(Shape, ObjectImages<'a>, &'a [u8]),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct GroupVersionKind<'a> {
     /// Absent only in hand-written requests; then the kind alone decides.
     #[serde(borrow)]
@@ -45,70 +47,6 @@ pub struct Request<'a> {
     pub operation: Option<Text<'a>>,
     pub object: Object<'a>,
     pub old_object: Object<'a>,
-    /// Where the `object` field sits, when it was read in the pass (not captured).
-    pub object_bounds: ObjectBounds,
-}
-
-/// Where an object read in the pass over the request sits in the payload, known from the keys
-/// around it (borrowed from the payload): the end of the `object` key and the start of the
-/// key after the object. Between them there is only `:`, the object, `,` and whitespace. As
-/// addresses, resolved against the payload by [`ObjectBounds::text`].
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ObjectBounds {
-    key_end: Option<usize>,
-    next_key: Option<usize>,
-}
-
-/// Whitespace as JSON has it (not `u8::is_ascii_whitespace`, which takes form feed too).
-pub(crate) fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-impl ObjectBounds {
-    /// The object's JSON text in `payload` (the buffer the request was read from), or `None`
-    /// when a bound is unknown (an escaped key, no key after the object).
-    pub fn text(self, payload: &[u8]) -> Option<&[u8]> {
-        let base = payload.as_ptr() as usize;
-        let key_end = self.key_end?.checked_sub(base)?;
-        let next_key = self.next_key?.checked_sub(base)?;
-        if payload.get(key_end) != Some(&b'"')
-            || payload.get(next_key.checked_sub(1)?) != Some(&b'"')
-        {
-            return None;
-        }
-        let mut start = key_end + 1;
-        while payload.get(start).copied().is_some_and(is_space) {
-            start += 1;
-        }
-        if payload.get(start) != Some(&b':') {
-            return None;
-        }
-        start += 1;
-        while payload.get(start).copied().is_some_and(is_space) {
-            start += 1;
-        }
-        let mut end = next_key - 1;
-        while end > start && is_space(payload[end - 1]) {
-            end -= 1;
-        }
-        if end <= start || payload[end - 1] != b',' {
-            return None;
-        }
-        end -= 1;
-        while end > start && is_space(payload[end - 1]) {
-            end -= 1;
-        }
-        let object = &payload[start..end];
-        (object.first() == Some(&b'{') && object.last() == Some(&b'}')).then_some(object)
-    }
-}
-
-/// The address of a key's text when it is borrowed from the payload.
-fn borrowed_at(key: &Text<'_>) -> Option<usize> {
-    match &key.0 {
-        std::borrow::Cow::Borrowed(s) => Some(s.as_ptr() as usize),
-        std::borrow::Cow::Owned(_) => None,
-    }
 }
 
 impl Request<'_> {
@@ -124,17 +62,104 @@ impl Request<'_> {
 }
 
 /// The `validate` payload.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Payload<'a> {
-    #[serde(borrow)]
     pub request: Option<Request<'a>>,
-    #[serde(borrow)]
-    pub settings: Option<&'a RawValue>,
+    /// The settings' JSON text.
+    pub settings: Option<&'a str>,
 }
 
-/// Reads the payload in one pass; any error is left to [`read_traced`] to explain.
+/// Reads the payload in one pass; `None` when the scanner gives up, for [`read_traced`] to
+/// read or explain.
 pub fn read_fast(payload: &[u8]) -> Option<Payload<'_>> {
-    serde_json::from_slice(payload).ok()
+    scan_payload(payload).ok()
+}
+
+fn scan_payload(bytes: &[u8]) -> scan::Result<Payload<'_>> {
+    let mut s = Scanner::new(bytes);
+    let mut payload = Payload {
+        request: None,
+        settings: None,
+    };
+    s.fields([b"request", b"settings"], |s, field| {
+        if s.null()? {
+            return Ok(());
+        }
+        match field {
+            0 => payload.request = Some(scan_request(s)?),
+            _ => payload.settings = Some(std::str::from_utf8(s.skip()?).map_err(|_| Unread)?),
+        }
+        Ok(())
+    })?;
+    s.end()?;
+    Ok(payload)
+}
+
+fn scan_request<'a>(s: &mut Scanner<'a>) -> scan::Result<Request<'a>> {
+    let mut r = Request::default();
+    let names = [
+        &b"kind"[..],
+        b"subResource",
+        b"operation",
+        b"object",
+        b"oldObject",
+    ];
+    s.fields(names, |s, field| {
+        match field {
+            0 => r.kind = scan_gvk(s)?,
+            1 => r.sub_resource = podspec::scan_text(s)?,
+            2 => r.operation = podspec::scan_text(s)?,
+            3 => r.object = object_field(&r, s, true)?,
+            _ => r.old_object = object_field(&r, s, false)?,
+        }
+        Ok(())
+    })?;
+    Ok(r)
+}
+
+fn scan_gvk<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<GroupVersionKind<'a>>> {
+    if s.null()? {
+        return Ok(None);
+    }
+    let mut gvk = GroupVersionKind::default();
+    s.fields([b"group", b"kind"], |s, field| {
+        let text = podspec::scan_text(s)?;
+        match field {
+            0 => gvk.group = text,
+            _ => gvk.kind = text,
+        }
+        Ok(())
+    })?;
+    Ok(Some(gvk))
+}
+
+/// Reads an object field as far as what is known of the request allows.
+fn object_field<'a>(r: &Request<'a>, s: &mut Scanner<'a>, new: bool) -> scan::Result<Object<'a>> {
+    let operation = r.operation.as_ref().map(Text::as_str);
+    let needed = match operation {
+        Some("DELETE" | "CONNECT") => false,
+        Some("UPDATE") | None => true,
+        Some(_) => new,
+    };
+    let known_kind = r.kind.as_ref().is_some_and(|k| k.kind.is_some());
+    if !needed || (known_kind && r.shape().is_none()) {
+        s.skip()?;
+        return Ok(Object::Skipped);
+    }
+    if s.null()? {
+        return Ok(Object::Absent);
+    }
+    match r.shape().filter(|_| known_kind) {
+        Some(shape) => {
+            s.peek();
+            let start = s.position();
+            let images = podspec::scan_object(s, shape)?;
+            Ok(Object::Read(shape, images, s.since(start)))
+        }
+        None => Ok(Object::Raw(
+            std::str::from_utf8(s.skip()?).map_err(|_| Unread)?,
+        )),
+    }
 }
 
 /// Reads the payload capturing the objects whole; an error names where it is.
@@ -171,7 +196,7 @@ pub fn read_traced(payload: &[u8]) -> Result<Payload<'_>, String> {
         }
     })?;
     fn raw(o: Option<&RawValue>) -> Object<'_> {
-        o.map_or(Object::Absent, Object::Raw)
+        o.map_or(Object::Absent, |raw| Object::Raw(raw.get()))
     }
     Ok(Payload {
         request: traced.request.map(|r| Request {
@@ -180,122 +205,9 @@ pub fn read_traced(payload: &[u8]) -> Result<Payload<'_>, String> {
             operation: r.operation,
             object: raw(r.object),
             old_object: raw(r.old_object),
-            object_bounds: ObjectBounds::default(),
         }),
-        settings: traced.settings,
+        settings: traced.settings.map(RawValue::get),
     })
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Request<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(RequestVisitor)
-    }
-}
-
-struct RequestVisitor;
-
-impl<'de> Visitor<'de> for RequestVisitor {
-    type Value = Request<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an AdmissionRequest")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request<'de>, A::Error> {
-        let mut r = Request::default();
-        let mut after_object = false;
-        let mut seen = [false; 5];
-        let mut once = |i: usize, key: &'static str| {
-            if std::mem::replace(&mut seen[i], true) {
-                Err(de::Error::duplicate_field(key))
-            } else {
-                Ok(())
-            }
-        };
-        while let Some(key) = map.next_key::<Text<'de>>()? {
-            if std::mem::take(&mut after_object) {
-                r.object_bounds.next_key = borrowed_at(&key);
-            }
-            match key.as_str() {
-                "kind" => {
-                    once(0, "kind")?;
-                    r.kind = map.next_value()?;
-                }
-                "subResource" => {
-                    once(1, "subResource")?;
-                    r.sub_resource = map.next_value()?;
-                }
-                "operation" => {
-                    once(2, "operation")?;
-                    r.operation = map.next_value()?;
-                }
-                "object" => {
-                    once(3, "object")?;
-                    r.object = object_field(&r, &mut map, true)?;
-                    r.object_bounds.key_end = borrowed_at(&key).map(|at| at + key.as_str().len());
-                    after_object = true;
-                }
-                "oldObject" => {
-                    once(4, "oldObject")?;
-                    r.old_object = object_field(&r, &mut map, false)?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(r)
-    }
-}
-
-/// Reads an object field as far as what is known of the request allows.
-fn object_field<'de, A: MapAccess<'de>>(
-    r: &Request<'de>,
-    map: &mut A,
-    new: bool,
-) -> Result<Object<'de>, A::Error> {
-    let operation = r.operation.as_ref().map(Text::as_str);
-    let needed = match operation {
-        Some("DELETE" | "CONNECT") => false,
-        Some("UPDATE") | None => true,
-        Some(_) => new,
-    };
-    let known_kind = r.kind.as_ref().is_some_and(|k| k.kind.is_some());
-    match (needed, known_kind, r.shape()) {
-        (false, _, _) | (true, true, None) => {
-            map.next_value::<IgnoredAny>()?;
-            Ok(Object::Skipped)
-        }
-        (true, true, Some(shape)) => Ok(map
-            .next_value_seed(OptionalObject(shape))?
-            .map_or(Object::Absent, |images| Object::Read(shape, images))),
-        (true, false, _) => Ok(map
-            .next_value::<Option<&RawValue>>()?
-            .map_or(Object::Absent, Object::Raw)),
-    }
-}
-
-/// `null`, or an object of a shape.
-struct OptionalObject(Shape);
-
-impl<'de> de::DeserializeSeed<'de> for OptionalObject {
-    type Value = Option<ObjectImages<'de>>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for OptionalObject {
-    type Value = Option<ObjectImages<'de>>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Kubernetes object or null")
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        de::DeserializeSeed::deserialize(ObjectSeed(self.0), d).map(Some)
-    }
 }
 
 #[cfg(test)]
@@ -313,7 +225,7 @@ mod tests {
             "operation":"CREATE","object":{"kind":"Deployment","spec":{"template":{"spec":
             {"containers":[{"name":"a","image":"nginx"}]}}}},"oldObject":null}}"#,
         );
-        let Object::Read(Shape::Workload, images) = &r.object else {
+        let Object::Read(Shape::Workload, images, _) = &r.object else {
             panic!("{:?}", r.object)
         };
         assert_eq!(
@@ -328,30 +240,37 @@ mod tests {
     }
 
     #[test]
-    fn the_bounds_of_an_object_read_in_the_pass_are_known() {
-        let payload = r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"CREATE",
-            "object" :  {"spec":{"containers":[]},"x":"}"}  ,
-            "oldObject":null}}"#;
-        let r = fast(payload);
-        let text = r.object_bounds.text(payload.as_bytes()).unwrap();
-        assert_eq!(text, br#"{"spec":{"containers":[]},"x":"}"}"#);
-        // Another buffer: unknown.
-        assert!(
-            r.object_bounds
-                .text(payload.to_owned().as_bytes())
-                .is_none()
-        );
-
-        // Last in the request, or followed by an escaped key: unknown.
+    fn the_text_of_an_object_read_in_the_pass_is_known_wherever_it_sits() {
+        let object = r#"{"spec":{"containers":[]},"x":"}"}"#;
         for payload in [
-            r#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","object":{"spec":{}}}}"#,
-            r#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","object":{"spec":{}},"\u0064ryRun":false}}"#,
-            r#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","obj\u0065ct":{"spec":{}},"dryRun":false}}"#,
+            format!(
+                r#"{{"request":{{"kind":{{"group":"","kind":"Pod"}},"operation":"CREATE",
+                "object" :  {object}  ,
+                "oldObject":null}}}}"#
+            ),
+            // Last in the request.
+            format!(
+                r#"{{"request":{{"kind":{{"kind":"Pod"}},"operation":"CREATE","object":{object}}}}}"#
+            ),
         ] {
-            let r = fast(payload);
-            assert!(matches!(r.object, Object::Read(..)), "{payload}");
+            let r = fast(&payload);
+            let Object::Read(Shape::Pod, _, text) = r.object else {
+                panic!("{payload}: {:?}", r.object)
+            };
+            assert_eq!(text, object.as_bytes(), "{payload}");
+        }
+        // Escaped keys are decoded: the object's own, or the key after it.
+        for payload in [
+            format!(
+                r#"{{"request":{{"kind":{{"kind":"Pod"}},"operation":"CREATE","obj\u0065ct":{object}}}}}"#
+            ),
+            format!(
+                r#"{{"request":{{"kind":{{"kind":"Pod"}},"operation":"CREATE","object":{object},"\u0064ryRun":false}}}}"#
+            ),
+        ] {
+            let r = fast(&payload);
             assert!(
-                r.object_bounds.text(payload.as_bytes()).is_none(),
+                matches!(r.object, Object::Read(Shape::Pod, _, text) if text == object.as_bytes()),
                 "{payload}"
             );
         }

@@ -1,6 +1,7 @@
-//! The oracle for mutation as text: the policy's first, tree-based mutation (parse the object
-//! into serde_json values, set the fields at each edit's pointer) kept here, outside the
-//! policy, and a generator of requests whose text varies wherever splicing could go wrong
+//! The oracles for mutation as text and for the one-pass reader: the policy's first,
+//! tree-based mutation (parse the object into serde_json values, set the fields at each edit's
+//! pointer) kept here, outside the policy; the serde reader the scanner must agree with
+//! ([`check_readers_agree`]); and a generator of requests whose text varies wherever splicing could go wrong
 //! (field order, whitespace, escapes in keys and values, absent fields, unknown fields, big
 //! numbers, nesting, where the object sits in the request).
 //!
@@ -10,7 +11,77 @@
 use immutable_images::evaluate::{self, Answer};
 use immutable_images::mutate::Edit;
 use immutable_images::pin::DigestResolver;
+use immutable_images::podspec;
+use immutable_images::request::{self, Object};
 use serde_json::Value;
+
+/// Whatever the one-pass reader (the scanner) reads of a payload, serde_json reads the same:
+/// the payload is JSON to it, with the same request fields, settings and objects, and each
+/// object read in the pass has the images the derived readers find in the same text.
+/// Returns whether the scanner read the payload (when it gives up, serde_json reads it).
+///
+/// Neither checks UTF-8 in what it skips, but serde's reader captures objects whole, and a
+/// capture must be UTF-8: it is given the payload with each byte of an invalid sequence
+/// replaced by `?` (same length, same JSON outside strings the scanner skipped).
+pub fn check_readers_agree(payload: &[u8]) -> bool {
+    let Some(fast) = request::read_fast(payload) else {
+        return false;
+    };
+    let shown = || String::from_utf8_lossy(payload).into_owned();
+    let utf8 = utf8_or_question_marks(payload);
+    let traced = request::read_traced(&utf8).unwrap_or_else(|e| {
+        panic!(
+            "the scanner read what serde_json refuses ({e}): {}",
+            shown()
+        )
+    });
+    assert_eq!(fast.settings, traced.settings, "settings: {}", shown());
+    let (fast, traced) = match (fast.request, traced.request) {
+        (None, None) => return true,
+        (Some(f), Some(t)) => (f, t),
+        (f, t) => panic!("request {f:?} against {t:?}: {}", shown()),
+    };
+    assert_eq!(fast.kind, traced.kind, "kind: {}", shown());
+    assert_eq!(fast.sub_resource, traced.sub_resource, "{}", shown());
+    assert_eq!(fast.operation, traced.operation, "{}", shown());
+    for (f, t) in [
+        (&fast.object, &traced.object),
+        (&fast.old_object, &traced.old_object),
+    ] {
+        match (f, t) {
+            (Object::Absent, Object::Absent)
+            | (Object::Skipped, Object::Absent | Object::Raw(_)) => {}
+            (Object::Raw(a), Object::Raw(b)) => assert_eq!(a, b, "{}", shown()),
+            (Object::Read(shape, images, text), Object::Raw(raw)) => {
+                assert_eq!(
+                    utf8_or_question_marks(text),
+                    raw.as_bytes(),
+                    "object text: {}",
+                    shown()
+                );
+                match podspec::read_object_traced(*shape, raw) {
+                    Ok(derived) => assert_eq!(images, &derived, "images: {}", shown()),
+                    Err(e) => panic!("the scanner read an object serde refuses ({e}): {raw}"),
+                }
+            }
+            (f, t) => panic!("object {f:?} against {t:?}: {}", shown()),
+        }
+    }
+    true
+}
+
+/// `bytes` with each byte of an invalid UTF-8 sequence replaced by `?`.
+fn utf8_or_question_marks(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut at = 0;
+    while let Err(e) = std::str::from_utf8(&out[at..]) {
+        let bad = at + e.valid_up_to();
+        let len = e.error_len().unwrap_or(out.len() - bad);
+        out[bad..bad + len].fill(b'?');
+        at = bad + len;
+    }
+    out
+}
 
 /// The tree-based mutation: `object` with each edit's fields set at its pointer.
 pub fn apply_tree(object: &str, edits: &[Edit<'_>]) -> Result<Value, String> {
@@ -32,6 +103,7 @@ pub fn apply_tree(object: &str, edits: &[Edit<'_>]) -> Result<Value, String> {
 /// JSON and equals (as JSON values) what the tree-based mutation makes of the same edits.
 /// Returns whether there was a mutation.
 pub fn check_splice(payload: &[u8], resolver: &dyn DigestResolver) -> bool {
+    check_readers_agree(payload);
     check_spliced(&evaluate::answer(payload, resolver))
 }
 
