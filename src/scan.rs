@@ -227,14 +227,19 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Past the whitespace at `at`.
+/// Past the whitespace at `at`. The API server writes none, so the usual case is one compare
+/// and no loop.
 #[inline(always)]
-fn space(bytes: &[u8], mut at: usize) -> usize {
-    while let Some(&b) = bytes.get(at) {
-        // Every whitespace byte is at most a space.
-        if b > b' ' || !is_space(b) {
-            break;
-        }
+fn space(bytes: &[u8], at: usize) -> usize {
+    // Every whitespace byte is at most a space.
+    match bytes.get(at) {
+        Some(&b) if b <= b' ' => more_space(bytes, at),
+        _ => at,
+    }
+}
+
+fn more_space(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).copied().is_some_and(is_space) {
         at += 1;
     }
     at
@@ -304,10 +309,10 @@ fn skipped_key(bytes: &[u8], at: usize) -> Result<usize> {
 
 /// Past the value at `at` (no whitespace before it), checking it.
 fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize> {
-    // The open containers, innermost in the low bit: 1 an object, 0 an array; past 64 levels
-    // the outer ones wait in `outer` (nesting has no limit, as in serde_json's skip).
-    let mut open: u64 = 0;
-    let mut depth = 0usize;
+    // The open containers, innermost in the low bit (1 an object, 0 an array), above a
+    // sentinel 1; when 63 are open the word waits in `outer` (nesting has no limit, as in
+    // serde_json's skip).
+    let mut open: u64 = 1;
     let mut outer: Vec<u64> = Vec::new();
     loop {
         // A value.
@@ -322,13 +327,12 @@ fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize> {
                 if bytes.get(at) == Some(&(b + 2)) {
                     at += 1;
                 } else {
-                    if depth > 0 && depth.is_multiple_of(64) {
+                    if open >> 63 == 1 {
                         outer.push(open);
-                        open = 0;
+                        open = 1;
                     }
                     let object = b == b'{';
                     open = (open << 1) | u64::from(object);
-                    depth += 1;
                     if object {
                         at = space(bytes, skipped_key(bytes, at)?);
                     }
@@ -343,8 +347,11 @@ fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize> {
         }
         // What follows a value: a comma and the next one, or the end of containers.
         loop {
-            if depth == 0 {
-                return Ok(at);
+            if open == 1 {
+                match outer.pop() {
+                    Some(word) => open = word,
+                    None => return Ok(at),
+                }
             }
             at = space(bytes, at);
             let object = open & 1 == 1;
@@ -362,10 +369,6 @@ fn skip_value(bytes: &[u8], mut at: usize) -> Result<usize> {
             }
             at += 1;
             open >>= 1;
-            depth -= 1;
-            if depth > 0 && depth.is_multiple_of(64) {
-                open = outer.pop().ok_or(Unread)?;
-            }
         }
     }
 }
