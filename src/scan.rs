@@ -127,7 +127,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads the string that comes next.
-    #[inline]
+    #[inline(always)]
     pub fn string(&mut self) -> Result<RawString<'a>> {
         if self.peek() != Some(b'"') {
             return Err(Unread);
