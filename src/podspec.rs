@@ -1,8 +1,10 @@
 //! Finding pod specs in each kind, and the images in them.
 //!
 //! Only the fields that are judged are read (names, images, pull policies); everything else in
-//! the object is skipped by the JSON reader without being built, and strings are borrowed from
-//! the request wherever they have no escapes.
+//! the object is skipped without being built, and strings are borrowed from the request
+//! wherever they have no escapes. Two readers find the same images: the scanner's
+//! ([`scan_object`], in the one pass over the request) and serde's derived readers
+//! ([`read_object_traced`]), for what the scanner gives up on and to name the path of an error.
 
 use k8s_openapi::Resource;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
