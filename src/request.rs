@@ -142,14 +142,16 @@ fn object_field<'a>(r: &Request<'a>, s: &mut Scanner<'a>, new: bool) -> scan::Re
         Some(_) => new,
     };
     let known_kind = r.kind.as_ref().is_some_and(|k| k.kind.is_some());
-    if !needed || (known_kind && r.shape().is_none()) {
+    // Only a known kind has a shape.
+    let shape = r.shape();
+    if !needed || (known_kind && shape.is_none()) {
         s.skip()?;
         return Ok(Object::Skipped);
     }
     if s.null()? {
         return Ok(Object::Absent);
     }
-    match r.shape().filter(|_| known_kind) {
+    match shape {
         Some(shape) => {
             s.peek();
             let start = s.position();

@@ -31,6 +31,11 @@ pub struct RawString<'a> {
 }
 
 impl<'a> RawString<'a> {
+    /// The bytes between the quotes, as written.
+    fn inner(self) -> &'a [u8] {
+        &self.raw[1..self.raw.len() - 1]
+    }
+
     /// The string's value: borrowed when it has no escapes, decoded by serde_json when it has.
     pub fn text(self) -> Result<Cow<'a, str>> {
         if self.escaped {
@@ -38,8 +43,7 @@ impl<'a> RawString<'a> {
                 .map(Cow::Owned)
                 .map_err(|_| Unread)
         } else {
-            let inner = &self.raw[1..self.raw.len() - 1];
-            std::str::from_utf8(inner)
+            std::str::from_utf8(self.inner())
                 .map(Cow::Borrowed)
                 .map_err(|_| Unread)
         }
@@ -146,19 +150,15 @@ impl<'a> Scanner<'a> {
     /// be UTF-8); `each` must consume the key's value.
     #[inline]
     pub fn object(&mut self, mut each: impl FnMut(&mut Self, &[u8]) -> Result<()>) -> Result<()> {
-        self.expect(b'{')?;
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Ok(());
-        }
-        loop {
+        let mut more = self.enter(b'{')?;
+        while more {
             let key = self.string()?;
             let decoded;
             let name = if key.escaped {
                 decoded = key.text()?;
                 decoded.as_bytes()
             } else {
-                let text = &key.raw[1..key.raw.len() - 1];
+                let text = key.inner();
                 if !text.is_ascii() && std::str::from_utf8(text).is_err() {
                     return Err(Unread);
                 }
@@ -166,15 +166,9 @@ impl<'a> Scanner<'a> {
             };
             self.expect(b':')?;
             each(self, name)?;
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(());
-                }
-                _ => return Err(Unread),
-            }
+            more = self.next(b'}')?;
         }
+        Ok(())
     }
 
     /// Walks the object that comes next, reading the fields named in `names` with `read`
@@ -198,23 +192,42 @@ impl<'a> Scanner<'a> {
     /// the element.
     #[inline]
     pub fn array(&mut self, mut each: impl FnMut(&mut Self, usize) -> Result<()>) -> Result<()> {
-        self.expect(b'[')?;
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            return Ok(());
-        }
+        let mut more = self.enter(b'[')?;
         let mut index = 0;
-        loop {
+        while more {
             each(self, index)?;
             index += 1;
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b']') => {
-                    self.at += 1;
-                    return Ok(());
-                }
-                _ => return Err(Unread),
+            more = self.next(b']')?;
+        }
+        Ok(())
+    }
+
+    /// Consumes the opening bracket `open` that comes next; whether an element follows (if
+    /// not, the closing bracket, two after `open` in ASCII, is consumed too).
+    #[inline(always)]
+    fn enter(&mut self, open: u8) -> Result<bool> {
+        self.expect(open)?;
+        if self.peek() == Some(open + 2) {
+            self.at += 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Consumes what follows an element: a comma (another element follows) or the closing
+    /// bracket `close` (none does).
+    #[inline(always)]
+    fn next(&mut self, close: u8) -> Result<bool> {
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                Ok(true)
             }
+            Some(b) if b == close => {
+                self.at += 1;
+                Ok(false)
+            }
+            _ => Err(Unread),
         }
     }
 

@@ -35,7 +35,8 @@ proptest! {
 /// The generator is worth its name: most of what it makes is mutated, in every kind, and in
 /// each place the object can sit: after its kind with a key after it, before its kind
 /// (captured whole by the reader, read once the kind is known), and last in the request; and
-/// most of it is read by the one-pass reader, so the oracle checks it against serde_json.
+/// most of it is read by the one-pass reader, so `check_splice` checks that reader against
+/// serde_json.
 #[test]
 fn generated_requests_are_mostly_mutations_of_every_kind() {
     let mut mutated = 0;
@@ -53,7 +54,7 @@ fn generated_requests_are_mostly_mutations_of_every_kind() {
             })
             .collect();
         let payload = oracle::payload(&bytes);
-        if oracle::check_readers_agree(&payload) {
+        if immutable_images::request::read_fast(&payload).is_some() {
             scanned += 1;
         }
         if oracle::check_splice(&payload, &EveryTag) {

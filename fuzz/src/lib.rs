@@ -176,18 +176,18 @@ fn check_pinned(old: &str, new: &str, here: &str, pinned_too_long: &mut bool) {
     }
 }
 
-/// Validates `payload` and checks what every answer must keep (and that the one-pass reader
-/// agrees with serde_json on it, [`oracle::check_readers_agree`]):
+/// Validates `payload` and checks what every answer must keep (see [`check_answer`]):
 /// - a rejection has a message and no mutation; a warning is at most 120 characters;
 /// - a mutation changes only images (to `<written>@<valid digest>`) and pull policies (to
 ///   Always), and judging the mutated object again gives an acceptance with no mutation.
 pub fn check_payload(payload: &[u8], resolver: &FuzzResolver) -> bool {
-    oracle::check_readers_agree(payload);
     check_answer(payload, &evaluate::answer(payload, resolver), resolver)
 }
 
-/// The checks of [`check_payload`] on the answer already given to `payload`.
+/// The checks of [`check_payload`] on the answer already given to `payload`, and that the
+/// one-pass reader agrees with serde_json on `payload` ([`oracle::check_readers_agree`]).
 pub fn check_answer(payload: &[u8], answer: &Answer<'_>, resolver: &FuzzResolver) -> bool {
+    oracle::check_readers_agree(payload);
     let r = answer.read_back();
     if !r.accepted {
         let m = r.message.as_deref().unwrap_or("");
