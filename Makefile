@@ -10,7 +10,6 @@ SHELL := /bin/bash
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -type f -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
 KWRUN := target/release/kwrun
-VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 .PHONY: all setup run check fmt lint workflow-lint test e2e-tests bats bench fuzz release-check clean
 
@@ -101,8 +100,15 @@ test:
 e2e-tests: policy.wasm
 	POLICY_WASM=$(CURDIR)/policy.wasm cargo test -p e2e-tests
 
+# With kwctl, the annotated policy (rebuilt when policy.wasm, metadata.yml or the README
+# changed), as users run it; without kwctl every test skips.
 bats: policy.wasm
-	bats e2e-tests/kwctl.bats
+	@if command -v kwctl >/dev/null; then \
+	  $(MAKE) --no-print-directory annotated-policy.wasm; \
+	  POLICY_WASM=$(CURDIR)/annotated-policy.wasm bats e2e-tests/kwctl.bats; \
+	else \
+	  POLICY_WASM=$(CURDIR)/policy.wasm bats e2e-tests/kwctl.bats; \
+	fi
 
 # Every fuzz target of fuzz/ for a bounded total time (FUZZ_SECONDS), on the stable toolchain.
 FUZZ_SECONDS ?= 60
@@ -112,10 +118,12 @@ fuzz:
 check: setup fmt lint workflow-lint test e2e-tests bats fuzz
 
 # A release candidate, checked without publishing: the version test with VERSION as the
-# candidate (Cargo.toml, metadata.yml, artifacthub-pkg.yml, README, CHANGELOG agree on it),
-# and the release path against a local registry (push, pull, annotations, evaluation).
-release-check: setup policy.wasm
+# candidate (Cargo.toml, metadata.yml, artifacthub-pkg.yml, README, CHANGELOG agree on it;
+# its CHANGELOG section is dated and [Unreleased] is empty), and the release path against a
+# local registry (push, pull, annotations, evaluation).
+release-check:
 	@test -n "$(VERSION)" || { echo "usage: make release-check VERSION=x.y.z"; exit 1; }
+	@$(MAKE) --no-print-directory setup policy.wasm
 	RELEASE_VERSION=$(VERSION) POLICY_WASM=$(CURDIR)/policy.wasm \
 	  cargo test -p e2e-tests --test version --test release_path
 

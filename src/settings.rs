@@ -293,7 +293,9 @@ fn check_registry(index: usize, registry: &str) -> Result<String, String> {
             Ok(r.registry.to_ascii_lowercase())
         }
         _ => Err(bad(
-            "is not a registry host (it needs a '.' or ':' or to be localhost)",
+            "is not a registry host: a host name, IPv4 or [IPv6] address with an optional \
+             :port, that image references read as a registry (it has a '.' or ':' or is \
+             localhost)",
         )),
     }
 }

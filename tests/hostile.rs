@@ -993,6 +993,8 @@ fn bad_immutable_registries_are_refused() {
         "[::1",
         "a b",
         "\u{0}",
+        "registry",
+        "bad_host.example",
     ] {
         let verdict = settings_verdict(json!({"immutableRegistries": [r]}).to_string().as_bytes());
         assert!(!verdict.valid, "{r:?}");
@@ -1003,6 +1005,9 @@ fn bad_immutable_registries_are_refused() {
                 .starts_with("immutableRegistries[0]")
         );
     }
+    // A name without '.' or ':' would read as a Docker Hub repository, not a registry.
+    let verdict = settings_verdict(br#"{"immutableRegistries":["registry"]}"#);
+    assert!(verdict.message.unwrap().contains("is not a registry host"));
 }
 
 // ---------------------------------------------------------------- pinning: host answers

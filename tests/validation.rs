@@ -142,6 +142,34 @@ fn rule4_mutable_tags_setting() {
         &create("Pod", containers(&[("a", "nginx:1.25")])),
         settings,
     ));
+    // The key absent (or null) is the default list; an empty list is no glob at all: :latest
+    // passes rule 4, an image without a tag still fails rule 3.
+    for (settings, latest_is_mutable) in [
+        (json!({"pullPolicyAction": "ignore"}), true),
+        (
+            json!({"mutableTags": null, "pullPolicyAction": "ignore"}),
+            true,
+        ),
+        (
+            json!({"mutableTags": [], "pullPolicyAction": "ignore"}),
+            false,
+        ),
+    ] {
+        let r = run(
+            &create("Pod", containers(&[("a", "nginx:latest")])),
+            settings.clone(),
+        );
+        if latest_is_mutable {
+            assert!(
+                message(&r).contains("tag \"latest\" is mutable"),
+                "{settings}"
+            );
+        } else {
+            assert_plain_accept(&r);
+        }
+        let r = run(&create("Pod", containers(&[("a", "nginx")])), settings);
+        assert!(message(&r).contains("no tag, so it floats like :latest"));
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! One version, everywhere: `Cargo.toml`, `metadata.yml`'s `io.kubewarden.policy.version`,
 //! `artifacthub-pkg.yml` (its version and every `:v<version>` reference in it), the README's
 //! `module:` references and a `CHANGELOG.md` section. With env `RELEASE_VERSION` (what
-//! `make release-check VERSION=x.y.z` sets), that candidate must be the version.
+//! `make release-check VERSION=x.y.z` sets), that candidate must be the version, its
+//! `CHANGELOG.md` section dated and `[Unreleased]` empty.
 
 mod common;
 
@@ -114,13 +115,52 @@ fn disagreements(files: &Files, candidate: Option<&str>) -> Vec<String> {
     }
 
     let changelog = &files["CHANGELOG.md"];
-    if !changelog.contains(&format!("\n## [{version}] - ")) {
-        out.push(format!("CHANGELOG.md has no section for {version}"));
+    match changelog_section(changelog, &version) {
+        None => out.push(format!("CHANGELOG.md has no section for {version}")),
+        // A release takes its notes from its section: it must be dated, and nothing may be
+        // left under [Unreleased] (it would be released without being in the notes).
+        Some((date, _)) if candidate.is_some() => {
+            if !is_iso_date(date) {
+                out.push(format!(
+                    "CHANGELOG.md section {version} is dated {date:?}, not YYYY-MM-DD"
+                ));
+            }
+            match changelog_section(changelog, "Unreleased") {
+                Some((_, body)) if body.lines().any(|l| l.starts_with("- ")) => out.push(
+                    "CHANGELOG.md has entries under [Unreleased]: move them to the release".into(),
+                ),
+                _ => {}
+            }
+        }
+        Some(_) => {}
     }
-    if !changelog.contains("\n## [Unreleased]") {
+    if changelog_section(changelog, "Unreleased").is_none() {
         out.push("CHANGELOG.md has no [Unreleased] section".into());
     }
     out
+}
+
+/// The heading's text after `## [name] - ` (empty for `## [name]`) and the lines up to the
+/// next `## ` heading.
+fn changelog_section<'a>(changelog: &'a str, name: &str) -> Option<(&'a str, &'a str)> {
+    let heading = format!("\n## [{name}]");
+    let start = changelog.find(&heading)? + heading.len();
+    let rest = &changelog[start..];
+    let (line, body) = rest.split_once('\n').unwrap_or((rest, ""));
+    if !(line.is_empty() || line.starts_with(" - ")) {
+        return None;
+    }
+    let body = body.split("\n## ").next().unwrap_or_default();
+    Some((line.trim_start_matches(" - ").trim(), body))
+}
+
+fn is_iso_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// The check itself: env `RELEASE_VERSION` (set by `make release-check VERSION=x.y.z`) is
@@ -137,8 +177,10 @@ fn one_version_everywhere() {
 fn a_version_left_behind_anywhere_is_found() {
     let files = workspace_files();
     let version = cargo_version(&files["Cargo.toml"]);
-    assert!(disagreements(&files, Some(&format!("v{version}"))).is_empty());
-    assert_eq!(disagreements(&files, Some("99.0.0")).len(), 1);
+    // As a candidate, with the CHANGELOG as a release leaves it (the section dated).
+    let ready = with_changelog(&files, dated_changelog(&version, ""));
+    assert!(disagreements(&ready, Some(&format!("v{version}"))).is_empty());
+    assert_eq!(disagreements(&ready, Some("99.0.0")).len(), 1);
     for name in FILES {
         let mut changed = files.clone();
         let text = changed[name].replace(&version, "99.0.0");
@@ -147,6 +189,47 @@ fn a_version_left_behind_anywhere_is_found() {
         let found = disagreements(&changed, None);
         assert!(!found.is_empty(), "bumping only {name} went unnoticed");
     }
+}
+
+/// A release candidate needs its CHANGELOG section dated and [Unreleased] emptied into it.
+#[test]
+fn a_release_needs_a_dated_section_and_nothing_left_unreleased() {
+    let files = workspace_files();
+    let version = cargo_version(&files["Cargo.toml"]);
+    let dated = dated_changelog(&version, "");
+    let ready = with_changelog(&files, dated.clone());
+    assert!(disagreements(&ready, Some(&version)).is_empty());
+    assert!(disagreements(&ready, None).is_empty());
+
+    let undated = with_changelog(&files, dated.replace("2026-12-01", "not yet released"));
+    assert!(disagreements(&undated, None).is_empty());
+    let found = disagreements(&undated, Some(&version));
+    assert!(found[0].contains("not YYYY-MM-DD"), "{found:?}");
+
+    let left = with_changelog(
+        &files,
+        dated_changelog(&version, "### Fixed\n\n- forgotten\n"),
+    );
+    assert!(disagreements(&left, None).is_empty());
+    let found = disagreements(&left, Some(&version));
+    assert!(found[0].contains("entries under [Unreleased]"), "{found:?}");
+
+    let other = with_changelog(&files, dated.replace(&format!("[{version}]"), "[0.0.1]"));
+    assert_eq!(disagreements(&other, None).len(), 1);
+}
+
+/// A CHANGELOG with `unreleased` under [Unreleased] and `version` dated 2026-12-01.
+fn dated_changelog(version: &str, unreleased: &str) -> String {
+    format!(
+        "# Changelog\n\n## [Unreleased]\n\n{unreleased}\n## [{version}] - 2026-12-01\n\n\
+         ### Added\n\n- a thing\n"
+    )
+}
+
+fn with_changelog(files: &Files, text: String) -> Files {
+    let mut changed = files.clone();
+    changed.insert("CHANGELOG.md", text);
+    changed
 }
 
 #[test]
