@@ -1,5 +1,8 @@
 //! Settings: what users write (camelCase, unknown keys refused) and the compiled form the
-//! judgement uses (globs and regexes compiled once per distinct settings document).
+//! judgement uses (globs and regexes compiled, every value checked). An instance keeps the
+//! last document's compiled form, which helps where the instance lives on (`kwctl run`,
+//! `kwctl bench`); policy-server runs every request in a fresh instance, so there the
+//! settings are compiled on every request and compiling must be cheap.
 
 use glob::{MatchOptions, Pattern};
 use regex_lite::{Regex, RegexBuilder};
@@ -9,8 +12,6 @@ use std::rc::Rc;
 
 /// The word in `immutableTagPatterns` that stands for a full semantic version tag.
 pub const SEMVER_WORD: &str = "semver";
-/// `MAJOR.MINOR.PATCH` with optional `v`, pre-release and build (semver.org's grammar).
-pub const SEMVER_REGEX: &str = r"v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(\.(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?";
 /// Compiled size bound for a user regex: generous for real tag patterns, refuses blow-ups.
 const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 /// Nesting bound for a user regex.
@@ -166,7 +167,7 @@ impl Glob {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub mutable_tags: Vec<Glob>,
-    pub immutable_tag_patterns: Vec<Regex>,
+    pub immutable_tag_patterns: Vec<TagPattern>,
     pub immutable_registries: Vec<String>,
     pub mutable_tag_action: MutableTagAction,
     pub pin_immutable_tags: bool,
@@ -248,12 +249,34 @@ impl Settings {
     }
 }
 
-fn compile_tag_regex(index: usize, pattern: &str) -> Result<Regex, String> {
-    let body = if pattern == SEMVER_WORD {
-        SEMVER_REGEX
-    } else {
-        pattern
-    };
+/// An `immutableTagPatterns` entry, ready to match a whole tag.
+#[derive(Debug, Clone)]
+pub enum TagPattern {
+    /// The word `semver`: a full `MAJOR.MINOR.PATCH` version (semver.org's grammar, numbers
+    /// up to 2^64-1), with an optional `v`, pre-release and build. Read by the `semver` crate
+    /// rather than compiled as a regex: policy-server runs each request in a fresh instance,
+    /// so settings are compiled on every request, and the regex was most of that cost.
+    Semver,
+    /// A user regex, anchored to the whole tag.
+    Regex(Regex),
+}
+
+impl TagPattern {
+    pub fn is_match(&self, tag: &str) -> bool {
+        match self {
+            TagPattern::Semver => {
+                semver::Version::parse(tag.strip_prefix('v').unwrap_or(tag)).is_ok()
+            }
+            TagPattern::Regex(re) => re.is_match(tag),
+        }
+    }
+}
+
+fn compile_tag_regex(index: usize, pattern: &str) -> Result<TagPattern, String> {
+    if pattern == SEMVER_WORD {
+        return Ok(TagPattern::Semver);
+    }
+    let body = pattern;
     if body.is_empty() {
         return Err(format!("immutableTagPatterns[{index}]: empty pattern"));
     }
@@ -269,9 +292,12 @@ fn compile_tag_regex(index: usize, pattern: &str) -> Result<Regex, String> {
             })
     };
     // The pattern must stand on its own, so that it cannot close the anchoring group
-    // (`1)|(.*` would otherwise make `^(?:1)|(.*)$`, which matches every tag).
-    build(body)?;
-    build(&format!("^(?:{body})$"))
+    // (`1)|(.*` would otherwise make `^(?:1)|(.*)$`, which matches every tag). Closing it
+    // takes a `)`: a pattern without one is compiled once, anchored.
+    if body.contains(')') {
+        build(body)?;
+    }
+    build(&format!("^(?:{body})$")).map(TagPattern::Regex)
 }
 
 /// A registry is `host[:port]` as it appears before the first `/` of a reference.
@@ -507,6 +533,70 @@ mod tests {
             "1", "1.2", "v1.2", "01.2.3", "1.2.3.4", "latest", "1.2.3-", "x1.2.3",
         ] {
             assert!(!re.is_match(bad), "{bad}");
+        }
+    }
+
+    /// semver.org's own regex, with the optional `v`: the oracle of the `semver` word.
+    const SEMVER_ORG_REGEX: &str = r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(\.(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$";
+
+    /// Tags built like versions, mostly valid ones: `MAJOR.MINOR.PATCH` from numbers (now and
+    /// then one with a leading zero, empty or a letter), dots (now and then another
+    /// separator), an optional `v`/`V`, pre-release and build identifiers, valid and not.
+    fn version_like_tags() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let num = || {
+            prop::sample::select(vec![
+                "0", "1", "10", "123", "0", "1", "10", "123", "01", "00", "", "a",
+            ])
+        };
+        let sep = || prop::sample::select(vec![".", ".", ".", ".", ".", ".", "-", "+", ""]);
+        let ident = prop::sample::select(vec![
+            "0", "1", "01", "00", "rc", "0a", "x-1", "-", "", "A", "a.b", "beta",
+        ]);
+        let extra = prop::option::of(prop::collection::vec(ident, 1..4));
+        (
+            prop::sample::select(vec!["", "", "v", "V"]),
+            (num(), sep(), num(), sep(), num()),
+            extra.clone(),
+            extra,
+        )
+            .prop_map(|(prefix, (a, s1, b, s2, c), pre, build)| {
+                let mut tag = format!("{prefix}{a}{s1}{b}{s2}{c}");
+                if let Some(ids) = pre {
+                    tag.push('-');
+                    tag.push_str(&ids.join("."));
+                }
+                if let Some(ids) = build {
+                    tag.push('+');
+                    tag.push_str(&ids.join("."));
+                }
+                tag
+            })
+    }
+
+    proptest::proptest! {
+        /// The word reads tags as semver.org's regex does.
+        #[test]
+        fn semver_word_agrees_with_semver_orgs_regex(tag in version_like_tags()) {
+            let oracle = regex::Regex::new(SEMVER_ORG_REGEX).unwrap();
+            proptest::prop_assert_eq!(TagPattern::Semver.is_match(&tag), oracle.is_match(&tag));
+        }
+    }
+
+    #[test]
+    fn semver_word_numbers_stop_at_u64() {
+        assert!(TagPattern::Semver.is_match("18446744073709551615.0.0"));
+        assert!(!TagPattern::Semver.is_match("18446744073709551616.0.0"));
+    }
+
+    #[test]
+    fn a_pattern_without_a_closing_paren_is_compiled_once_and_still_checked() {
+        for bad in ["(", "[", "a\\", "x(?", "*"] {
+            let e = err(&serde_json::json!({"immutableTagPatterns": [bad]}).to_string());
+            assert!(
+                e.starts_with("immutableTagPatterns[0]: invalid regex"),
+                "{bad}: {e}"
+            );
         }
     }
 

@@ -86,6 +86,10 @@ pub struct HostConfig {
     /// a call still running after this many ticks is interrupted, so as early as one tick
     /// less. `None` disables it (`--disable-timeout-protection`).
     pub timeout_seconds: Option<u64>,
+    /// A fresh instance for every `validate`, as policy-server makes one per request (it
+    /// rehydrates the precompiled module, so `wapc_init` runs and nothing the guest kept in
+    /// memory survives); `false` keeps one instance, as `kwctl run` and `kwctl bench` do.
+    pub instance_per_request: bool,
 }
 
 /// policy-server's default evaluation limit, in seconds (1 s epoch ticks).
@@ -100,6 +104,7 @@ impl Default for HostConfig {
             faulty_digest_answer: None,
             digest_cache: Some(DigestCache::default()),
             timeout_seconds: Some(DEFAULT_TIMEOUT_SECONDS),
+            instance_per_request: false,
         }
     }
 }
@@ -161,7 +166,8 @@ impl Host {
         let outcome = match (binding, namespace, operation) {
             ("kubewarden", _, _) if self.config.denied_capabilities.contains(&capability) => {
                 Err(format!(
-                    "the policy has not been granted access to the host capability {capability}"
+                    "Policy has not been granted access to the '{capability}' host capability. \
+                     The violation has been reported."
                 ))
             }
             ("kubewarden", "oci", "v1/manifest_digest") => self.manifest_digest(payload),

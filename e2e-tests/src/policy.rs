@@ -169,8 +169,12 @@ impl Policy {
     }
 
     /// Calls a waPC function and returns its raw answer.
-    /// An interrupted instance is replaced by a fresh one, as policy-server does.
+    /// An interrupted instance is replaced by a fresh one, as policy-server does; with
+    /// `instance_per_request`, every `validate` gets a fresh one.
     pub fn call(&self, function: &str, payload: &[u8]) -> Result<Vec<u8>> {
+        if function == "validate" && self.host.config().instance_per_request {
+            *self.wapc.borrow_mut() = self.module.wapc_host(&self.host)?;
+        }
         let answer = self.wapc.borrow().call(function, payload);
         answer.map_err(|e| {
             let text = e.to_string();

@@ -26,6 +26,9 @@ pub enum Fault {
     Hang,
     /// Read the request, then reset the connection (TCP RST).
     Reset,
+    /// Forward it, and take `Docker-Content-Digest` out of the answer (a registry that leaves
+    /// the header out).
+    NoDigestHeader,
 }
 
 #[derive(Debug, Default)]
@@ -166,8 +169,9 @@ fn serve(mut conn: TcpStream, upstream: &str, shared: &Shared) -> std::io::Resul
     if let Ok(mut r) = shared.requests.lock() {
         r.push(request_line);
     }
+    let strip_digest = fault(shared) == Fault::NoDigestHeader;
     match fault(shared) {
-        Fault::None => {}
+        Fault::None | Fault::NoDigestHeader => {}
         Fault::Latency(d) => std::thread::sleep(d),
         Fault::Status(code) => {
             let answer = format!(
@@ -198,16 +202,53 @@ fn serve(mut conn: TcpStream, upstream: &str, shared: &Shared) -> std::io::Resul
     let body = std::thread::spawn(move || {
         let _ = std::io::copy(&mut client_read, &mut up_write);
     });
-    std::io::copy(&mut up, &mut conn)?;
+    if strip_digest {
+        // The upstream closes after its answer (Connection: close): read it all, edit the head.
+        let mut answer = Vec::new();
+        up.read_to_end(&mut answer)?;
+        conn.write_all(&without_digest_header(&answer))?;
+    } else {
+        std::io::copy(&mut up, &mut conn)?;
+    }
     let _ = conn.shutdown(Shutdown::Both);
     let _ = up.shutdown(Shutdown::Both);
     let _ = body.join();
     Ok(())
 }
 
+/// An HTTP answer without its `Docker-Content-Digest` header lines.
+fn without_digest_header(answer: &[u8]) -> Vec<u8> {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return answer.to_vec();
+    };
+    let head = String::from_utf8_lossy(&answer[..end]);
+    let mut out: Vec<u8> = head
+        .split("\r\n")
+        .filter(|line| {
+            !line
+                .split_once(':')
+                .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("docker-content-digest"))
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        .into_bytes();
+    out.extend_from_slice(&answer[end..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digest_header_is_taken_out() {
+        let answer =
+            b"HTTP/1.1 200 OK\r\ndocker-content-digest: sha256:ab\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(
+            without_digest_header(answer),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_vec()
+        );
+    }
 
     #[test]
     fn connection_header_is_replaced() {

@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
+use crate::digest::sha256_digest;
 use crate::error::{Error, Result};
 use crate::http::{LoopbackClient, MANIFEST_ACCEPT};
 use crate::reference::{ImageReference, canonical_registry};
 
 /// Resolves image references to manifest digests as policy-server's registry client does:
-/// `GET /v2/` (the API version check that also discovers authentication), then
-/// `HEAD /v2/<repo>/manifests/<ref>`: two round trips a lookup.
+/// `GET /v2/` (where authentication is discovered), then `HEAD /v2/<repo>/manifests/<ref>`:
+/// two round trips a successful lookup, four when the `HEAD` answer has no digest (see
+/// [`DigestResolver::manifest_digest`]).
 ///
 /// Only loopback registries are contacted (plain HTTP, like policy-server's
 /// `insecure_sources`); other registries can be mapped to a loopback one with
@@ -78,8 +80,19 @@ impl DigestResolver {
             .unwrap_or_else(|| reference.registry.clone())
     }
 
-    /// The digest (`sha256:...`) of the manifest or index that `image` names, as the
-    /// registry reports it in `Docker-Content-Digest`.
+    /// The digest (`sha256:...`) of the manifest or index that `image` names, fetched as
+    /// policy-server's registry client (oci-client's `fetch_manifest_digest`) fetches it:
+    ///
+    /// 1. `GET /v2/`, only to look for an authentication challenge: its status, even a failed
+    ///    connection, does not stop the lookup (these registries have no authentication; one
+    ///    that has adds a token request here);
+    /// 2. `HEAD` the manifest: an answer with `Docker-Content-Digest` is the digest, if its
+    ///    status is 200;
+    /// 3. an answer without one (any error status, or a registry that leaves the header out)
+    ///    is followed by another `GET /v2/` and a `GET` of the manifest, whose status must be
+    ///    200; the digest is its header's, checked against the body, or the body's sha256.
+    ///
+    /// A reference with a digest must get that digest back (when the algorithms match).
     pub fn manifest_digest(&self, image: &str) -> Result<String> {
         let reference = ImageReference::parse(image)?;
         let registry = self.registry_for(&reference);
@@ -94,35 +107,49 @@ impl DigestResolver {
             Error::Registry { message, .. } => fail(message),
             other => other,
         };
-        let version = client.get("/v2/", &[]).map_err(unwrap)?;
-        if version.status != 200 {
-            return Err(fail(format!(
-                "GET {} answered HTTP {}",
-                client.url("/v2/").unwrap_or("/v2/".into()),
-                version.status
-            )));
-        }
-        let res = client
-            .head(&path, &[("Accept", MANIFEST_ACCEPT)])
-            .map_err(unwrap)?;
-        if res.status != 200 {
-            return Err(fail(format!(
-                "HEAD {} answered HTTP {}",
-                client.url(&path).unwrap_or(path.clone()),
-                res.status
-            )));
-        }
-        let digest = res
-            .header("Docker-Content-Digest")
-            .ok_or_else(|| fail("the answer has no Docker-Content-Digest header".into()))?;
+        let status_error = |method: &str, status: u16| {
+            fail(format!(
+                "{method} {} answered HTTP {status}",
+                client.url(&path).unwrap_or(path.clone())
+            ))
+        };
+        let accept = [("Accept", MANIFEST_ACCEPT)];
+        let _challenge = client.get("/v2/", &[]);
+        let res = client.head(&path, &accept).map_err(unwrap)?;
+        let digest = match res.header("Docker-Content-Digest") {
+            Some(digest) => {
+                if res.status != 200 {
+                    return Err(status_error("HEAD", res.status));
+                }
+                digest.to_string()
+            }
+            None => {
+                let _challenge = client.get("/v2/", &[]);
+                let res = client.get(&path, &accept).map_err(unwrap)?;
+                if res.status != 200 {
+                    return Err(status_error("GET", res.status));
+                }
+                let computed = sha256_digest(&res.body);
+                match res.header("Docker-Content-Digest") {
+                    Some(header) if header.starts_with("sha256:") && header != computed => {
+                        return Err(fail(format!(
+                            "the manifest's sha256 is {computed}, its header says {header}"
+                        )));
+                    }
+                    Some(header) => header.to_string(),
+                    None => computed,
+                }
+            }
+        };
         if let Some(asked) = &reference.digest
-            && asked != digest
+            && asked.split(':').next() == digest.split(':').next()
+            && *asked != digest
         {
             return Err(fail(format!(
                 "asked for {asked}, the registry answered {digest}"
             )));
         }
-        Ok(digest.to_string())
+        Ok(digest)
     }
 }
 

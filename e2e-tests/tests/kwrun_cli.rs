@@ -121,6 +121,35 @@ fn cli_prints_one_response_per_request() {
     }
 }
 
+/// policy-server's way (a fresh instance per request, so settings compiled every time) gives
+/// the answers kwctl's way (one instance) gives, request after request.
+#[test]
+fn cli_instance_per_request_answers_as_one_instance_does() {
+    let policy = policy_path();
+    let settings = r#"{"immutableTagPatterns":["semver","sha-[0-9a-f]{7,40}"],"mutableTags":["latest","edge"]}"#;
+    let mut args = vec!["--settings-json", settings];
+    let requests: Vec<String> = [
+        "pod-latest.json",
+        "pod-versioned-always.json",
+        "pod-versioned-no-pull-policy.json",
+        "deployment-latest.json",
+        "pod-init-no-tag.json",
+    ]
+    .iter()
+    .map(|f| fixture(f))
+    .collect();
+    for r in &requests {
+        args.extend(["-r", r.as_str()]);
+    }
+    args.push(&policy);
+    let reused = responses(&kwrun(&args));
+    args.insert(0, "--instance-per-request");
+    let fresh = responses(&kwrun(&args));
+    assert_eq!(reused.len(), requests.len());
+    assert_eq!(fresh, reused);
+    assert!(reused.iter().any(|r| r.allowed) && reused.iter().any(|r| !r.allowed));
+}
+
 #[test]
 fn cli_evaluates_with_any_limit_and_with_none() {
     let policy = policy_path();

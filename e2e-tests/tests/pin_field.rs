@@ -279,6 +279,33 @@ fn field_sticky_pins_need_no_registry_in_every_kind_and_for_image_volumes() {
     );
 }
 
+/// A registry whose answers lack `Docker-Content-Digest`: policy-server's client then GETs
+/// the manifest and digests its bytes, so the pin is the same, after four round trips.
+#[test]
+fn field_a_registry_without_digest_headers_is_read_from_the_manifest() {
+    let far = far_registry(1);
+    far.proxy.set_fault(Fault::NoDigestHeader);
+    let p = common::policy(HostConfig::default());
+    let req = create(pod(json!({"containers": containers_of(&far.images)})));
+    let resp = evaluate(&p, &pin_all("reject"), &req);
+    assert!(resp.allowed, "{resp:?}");
+    let pinned = resp.patched(&req["object"]).unwrap();
+    assert_eq!(
+        pinned["spec"]["containers"][0]["image"],
+        far.pinned()[0].as_str()
+    );
+    let manifest = "/v2/app/manifests/1.0";
+    assert_eq!(
+        far.proxy.requests(),
+        vec![
+            "GET /v2/".to_string(),
+            format!("HEAD {manifest}"),
+            "GET /v2/".to_string(),
+            format!("GET {manifest}"),
+        ]
+    );
+}
+
 #[test]
 fn field_a_changed_tag_is_looked_up_and_a_failing_registry_says_so() {
     let far = far_registry(3);

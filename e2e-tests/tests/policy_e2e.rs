@@ -597,8 +597,7 @@ fn policy_treats_a_refused_capability_as_a_pin_failure_that_says_so() {
         &resp,
         &[
             "cannot pin it to a digest",
-            "oci/v1/manifest_digest",
-            "has not been granted access to the host capability",
+            "Policy has not been granted access to the 'oci/v1/manifest_digest' host capability",
         ],
     );
     let resp = evaluate(

@@ -9,6 +9,12 @@
 //! answer and build the AdmissionResponse (parsing the mutated object and computing the
 //! JSONPatch when it mutates).
 //!
+//! The last table times the same with a fresh instance per request, as policy-server runs a
+//! policy (it rehydrates the precompiled module for every request: `wapc_init`, then
+//! `validate`, whose settings the policy reads and compiles anew, since no memory survives),
+//! against the no-op policy also instantiated per request. `kwctl bench` and the first two
+//! tables keep one instance.
+//!
 //! Usage: bench [--iterations N] POLICY.wasm NOOP.wasm MUTATE_FLOOR.wasm
 
 use std::hint::black_box;
@@ -23,7 +29,7 @@ struct Case {
     request: Vec<u8>,
     /// What the policy must answer, checked before timing: accepted, mutated.
     expect: (bool, bool),
-    /// The policy's settings for this request (the floors take none).
+    /// The settings in the payload (the floors ignore them).
     settings: Value,
 }
 
@@ -50,15 +56,25 @@ fn main() -> ExitCode {
     for (image, digest) in pinned_images() {
         cache.put(&image, &digest);
     }
-    let config = || HostConfig {
+    let config = |instance_per_request| HostConfig {
         digest_cache: Some(cache.clone()),
+        instance_per_request,
         ..HostConfig::default()
     };
-    let load = |p: &str| Policy::load(p, config()).map_err(|e| format!("{p}: {e}"));
-    let (policy, noop, floor) = match (load(policy_path), load(noop_path), load(floor_path)) {
-        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            eprintln!("bench: {e}");
+    let load = |p: &str, fresh| Policy::load(p, config(fresh)).map_err(|e| format!("{p}: {e}"));
+    let loaded = [
+        load(policy_path, false),
+        load(noop_path, false),
+        load(floor_path, false),
+        load(policy_path, true),
+        load(noop_path, true),
+    ];
+    let [policy, noop, floor, fresh_policy, fresh_noop] = match loaded {
+        [Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)] => [a, b, c, d, e],
+        failed => {
+            for e in failed.into_iter().filter_map(Result::err) {
+                eprintln!("bench: {e}");
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -71,17 +87,36 @@ fn main() -> ExitCode {
         size(floor_path)
     );
     let tables = [
-        ("validating answers", "no-op", &noop, validating_cases()),
-        ("mutating answers", "floor", &floor, mutating_cases()),
+        (
+            "validating answers",
+            &policy,
+            "no-op",
+            &noop,
+            validating_cases(),
+        ),
+        (
+            "mutating answers",
+            &policy,
+            "floor",
+            &floor,
+            mutating_cases(),
+        ),
+        (
+            "validating answers, a fresh instance per request (as policy-server)",
+            &fresh_policy,
+            "no-op",
+            &fresh_noop,
+            per_request_cases(),
+        ),
     ];
-    for (title, floor_name, floor_policy, cases) in tables {
+    for (title, policy, floor_name, floor_policy, cases) in tables {
         println!("\n{title}");
         println!(
             "{:<38} {:>8} {:>12} {:>12} {:>7}",
             "request", "bytes", "policy", floor_name, "ratio"
         );
         for case in cases {
-            let answer = admit(&policy, &case.request, &case.settings);
+            let answer = admit(policy, &case.request, &case.settings);
             let got = (answer.allowed, answer.patch.is_some());
             if got != case.expect {
                 eprintln!(
@@ -91,7 +126,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
             let (p, n) = medians(
-                &policy,
+                policy,
                 floor_policy,
                 &case.request,
                 &case.settings,
@@ -137,7 +172,8 @@ fn admit(policy: &Policy, request: &[u8], settings: &Value) -> e2e_tests::Admiss
 }
 
 /// Medians of the policy and a floor on one request, timed alternately so that a change in
-/// the machine's load during the run weighs on both alike. The floors take no settings.
+/// the machine's load during the run weighs on both alike. Both get the same payload (the
+/// floors ignore the settings in it).
 fn medians(
     policy: &Policy,
     floor: &Policy,
@@ -145,7 +181,6 @@ fn medians(
     settings: &Value,
     iterations: usize,
 ) -> (Duration, Duration) {
-    let none = json!({});
     let time = |p: &Policy, settings: &Value| {
         let start = Instant::now();
         black_box(admit(p, black_box(request), settings));
@@ -153,10 +188,10 @@ fn medians(
     };
     for _ in 0..iterations.div_ceil(10) {
         time(policy, settings);
-        time(floor, &none);
+        time(floor, settings);
     }
     let (mut a, mut b): (Vec<Duration>, Vec<Duration>) = (0..iterations)
-        .map(|_| (time(policy, settings), time(floor, &none)))
+        .map(|_| (time(policy, settings), time(floor, settings)))
         .unzip();
     a.sort();
     b.sort();
@@ -267,6 +302,35 @@ fn validating_cases() -> Vec<Case> {
 }
 
 /// The image of the `i`-th container of the mutation cases.
+/// The Pod and the Deployment with default settings, then with the settings of the README's
+/// example (tag globs, two tag patterns, a registry, exemptions), which a fresh instance
+/// reads and compiles on every request.
+fn per_request_cases() -> Vec<Case> {
+    let example = json!({
+        "mutableTags": ["latest", "stable", "edge", "*-snapshot"],
+        "immutableTagPatterns": ["semver", "sha-[0-9a-f]{7,40}"],
+        "immutableRegistries": ["123456789012.dkr.ecr.eu-west-1.amazonaws.com"],
+        "exemptImages": ["registry.k8s.io/pause:*"],
+        "exemptContainers": [{"name": "istio-proxy", "type": "any"}],
+    });
+    let cases = validating_cases();
+    let mut out = Vec::new();
+    for case in cases.into_iter().take(2) {
+        out.push(Case {
+            name: if case.name.starts_with("Pod") {
+                "Pod, README example settings"
+            } else {
+                "Deployment, README example settings"
+            },
+            request: case.request.clone(),
+            expect: case.expect,
+            settings: example.clone(),
+        });
+        out.insert(out.len() - 1, case);
+    }
+    out
+}
+
 fn svc_image(i: usize) -> String {
     format!("registry.example.com/shop/svc-{i}:1.{i}.0")
 }

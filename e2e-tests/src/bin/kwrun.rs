@@ -28,6 +28,8 @@ Options:
                                   policy-server's --policy-timeout]
       --no-timeout                never interrupt the policy (policy-server's
                                   --disable-timeout-protection; kwctl run has no limit)
+      --instance-per-request      a fresh policy instance for every request, as
+                                  policy-server runs policies (kwctl keeps one)
   -v, --verbose                   print policy logs and host calls on stderr
   -h, --help                      print this help
 
@@ -42,6 +44,7 @@ struct Args {
     not_mutating: bool,
     timeout: Option<u64>,
     no_timeout: bool,
+    instance_per_request: bool,
     verbose: bool,
     policy: Option<String>,
 }
@@ -80,6 +83,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
                 args.timeout = Some(seconds);
             }
             "--no-timeout" => args.no_timeout = true,
+            "--instance-per-request" => args.instance_per_request = true,
             "-v" | "--verbose" => args.verbose = true,
             f if f.starts_with('-') && f != "-" => return Err(format!("unknown option {f}")),
             _ => {
@@ -134,6 +138,7 @@ fn run(args: Args) -> Result<(), String> {
             } else {
                 Some(args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS))
             },
+            instance_per_request: args.instance_per_request,
             ..HostConfig::default()
         },
     )
