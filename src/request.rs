@@ -1,10 +1,13 @@
 //! Reading the `validate` payload, `{"request": <AdmissionRequest>, "settings": {...}}`.
 //!
 //! Two readers give the same [`Payload`]. The fast one ([`read_fast`]) reads the request in
-//! one pass with the strict scanner of [`crate::scan`]: the API server writes `kind`,
-//! `subResource` and `operation` before `object` (Go's field order), so by the time the object
-//! comes its shape is known and only its images are read from it, and where it sits is known
-//! too. Where the order differs, the object is captured and read afterwards. The traced reader
+//! one pass with the strict scanner of [`crate::scan`]. policy-evaluator (policy-server,
+//! kwctl) builds the payload as serde_json values without `preserve_order`, so the request's
+//! keys come sorted: `kind` before `object` and `oldObject`, `operation` and `subResource`
+//! after them. The objects are read by the kind's shape as they stream by (only their images,
+//! and where they sit), and what the operation and subresource decide is settled once the
+//! request is read. Where `kind` comes after an object (other hosts), that object is captured
+//! and read afterwards. The traced reader
 //! ([`read_traced`], serde_json) captures the objects and names the path of any error; it
 //! serves when the fast one gives up (for the message, or to read what the scanner leaves to
 //! serde_json).

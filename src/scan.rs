@@ -240,8 +240,8 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Past the whitespace at `at`. The API server writes none, so the usual case is one compare
-/// and no loop.
+/// Past the whitespace at `at`. policy-server writes none (compact serde_json), so the usual
+/// case is one compare and no loop.
 #[inline(always)]
 fn space(bytes: &[u8], at: usize) -> usize {
     // Every whitespace byte is at most a space.

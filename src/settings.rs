@@ -19,8 +19,10 @@ const REGEX_NEST_LIMIT: u32 = 50;
 /// Default `pinBudgetMilliseconds`: under policy-server's 2 s evaluation limit, which counts
 /// in 1 s ticks and so may stop a policy after 1 s.
 pub const DEFAULT_PIN_BUDGET_MS: u64 = 900;
-/// Largest `pinBudgetMilliseconds`: Kubernetes waits at most 30 s for a webhook.
-pub const MAX_PIN_BUDGET_MS: u64 = 30_000;
+/// Largest `pinBudgetMilliseconds`: what the longest evaluation limit Kubewarden allows
+/// (`timeoutEvalSeconds: 30`, as Kubernetes waits at most 30 s for a webhook) always leaves
+/// the policy to answer in, `(30 - 1) * 1000 - 100` ms (the limit counts in 1 s ticks).
+pub const MAX_PIN_BUDGET_MS: u64 = 28_900;
 
 /// A settings value that is one of a few words: only a string with one of them is read (no
 /// other JSON shape), and a wrong value or type names the words allowed.
@@ -447,7 +449,7 @@ mod tests {
         for (bad, shown) in [
             ("0", "integer `0`"),
             ("-5", "integer `-5`"),
-            ("30001", "integer `30001`"),
+            ("28901", "integer `28901`"),
             ("1.5", "floating point `1.5`"),
             ("900.0", "floating point `900.0`"),
             ("\"900\"", "string \"900\""),
@@ -461,11 +463,11 @@ mod tests {
             );
             assert!(e.contains(shown), "{bad}: {e}");
             assert!(
-                e.contains("expected a whole number of milliseconds from 1 to 30000"),
+                e.contains("expected a whole number of milliseconds from 1 to 28900"),
                 "{bad}: {e}"
             );
         }
-        for (ok, ms) in [("1", 1), ("30000", 30000), ("1800", 1800)] {
+        for (ok, ms) in [("1", 1), ("28900", 28900), ("1800", 1800)] {
             let s = Settings::from_json(format!(r#"{{"pinBudgetMilliseconds":{ok}}}"#).as_bytes())
                 .unwrap();
             assert_eq!(s.pin_budget, std::time::Duration::from_millis(ms));
