@@ -29,6 +29,8 @@ pub enum Fault {
     /// Forward it, and take `Docker-Content-Digest` out of the answer (a registry that leaves
     /// the header out).
     NoDigestHeader,
+    /// Answer the version check, `GET /v2/`, with this HTTP status; forward every other request.
+    VersionCheckStatus(u16),
 }
 
 #[derive(Debug, Default)]
@@ -166,20 +168,25 @@ fn serve(mut conn: TcpStream, upstream: &str, shared: &Shared) -> std::io::Resul
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let line = head.lines().next().unwrap_or_default();
     let request_line = line.rsplit_once(' ').map_or(line, |(l, _)| l).to_string();
+    let version_check = request_line == "GET /v2/";
     if let Ok(mut r) = shared.requests.lock() {
         r.push(request_line);
     }
     let strip_digest = fault(shared) == Fault::NoDigestHeader;
+    let injected = match fault(shared) {
+        Fault::Status(code) => Some(code),
+        Fault::VersionCheckStatus(code) if version_check => Some(code),
+        _ => None,
+    };
+    if let Some(code) = injected {
+        let answer =
+            format!("HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        conn.write_all(answer.as_bytes())?;
+        return conn.shutdown(Shutdown::Both);
+    }
     match fault(shared) {
-        Fault::None | Fault::NoDigestHeader => {}
+        Fault::None | Fault::NoDigestHeader | Fault::VersionCheckStatus(_) | Fault::Status(_) => {}
         Fault::Latency(d) => std::thread::sleep(d),
-        Fault::Status(code) => {
-            let answer = format!(
-                "HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            conn.write_all(answer.as_bytes())?;
-            return conn.shutdown(Shutdown::Both);
-        }
         Fault::Hang => {
             while fault(shared) == Fault::Hang && !shared.stopped.load(Ordering::SeqCst) {
                 std::thread::sleep(HANG_POLL);

@@ -306,6 +306,30 @@ fn field_a_registry_without_digest_headers_is_read_from_the_manifest() {
     );
 }
 
+/// policy-server's client reads `GET /v2/` only for an authentication challenge: a failing
+/// version check does not stop the lookup.
+#[test]
+fn field_a_failing_version_check_does_not_stop_a_lookup() {
+    let far = far_registry(1);
+    far.proxy.set_fault(Fault::VersionCheckStatus(500));
+    let p = common::policy(HostConfig::default());
+    let req = create(pod(json!({"containers": containers_of(&far.images)})));
+    let resp = evaluate(&p, &pin_all("reject"), &req);
+    assert!(resp.allowed, "{resp:?}");
+    let pinned = resp.patched(&req["object"]).unwrap();
+    assert_eq!(
+        pinned["spec"]["containers"][0]["image"],
+        far.pinned()[0].as_str()
+    );
+    assert_eq!(
+        far.proxy.requests(),
+        vec![
+            "GET /v2/".to_string(),
+            "HEAD /v2/app/manifests/1.0".to_string()
+        ]
+    );
+}
+
 #[test]
 fn field_a_changed_tag_is_looked_up_and_a_failing_registry_says_so() {
     let far = far_registry(3);
