@@ -279,12 +279,11 @@ fn field_sticky_pins_need_no_registry_in_every_kind_and_for_image_volumes() {
     );
 }
 
-/// A registry whose answers lack `Docker-Content-Digest`: policy-server's client then GETs
-/// the manifest and digests its bytes, so the pin is the same, after four round trips.
-#[test]
-fn field_a_registry_without_digest_headers_is_read_from_the_manifest() {
+/// Pins one image of a registry behind `fault` (the lookup must succeed, with the digest the
+/// registry serves) and returns the requests the registry got.
+fn pin_one_behind(fault: Fault) -> Vec<String> {
     let far = far_registry(1);
-    far.proxy.set_fault(Fault::NoDigestHeader);
+    far.proxy.set_fault(fault);
     let p = common::policy(HostConfig::default());
     let req = create(pod(json!({"containers": containers_of(&far.images)})));
     let resp = evaluate(&p, &pin_all("reject"), &req);
@@ -294,9 +293,16 @@ fn field_a_registry_without_digest_headers_is_read_from_the_manifest() {
         pinned["spec"]["containers"][0]["image"],
         far.pinned()[0].as_str()
     );
+    far.proxy.requests()
+}
+
+/// A registry whose answers lack `Docker-Content-Digest`: policy-server's client then GETs
+/// the manifest and digests its bytes, so the pin is the same, after four round trips.
+#[test]
+fn field_a_registry_without_digest_headers_is_read_from_the_manifest() {
     let manifest = "/v2/app/manifests/1.0";
     assert_eq!(
-        far.proxy.requests(),
+        pin_one_behind(Fault::NoDigestHeader),
         vec![
             "GET /v2/".to_string(),
             format!("HEAD {manifest}"),
@@ -310,23 +316,9 @@ fn field_a_registry_without_digest_headers_is_read_from_the_manifest() {
 /// version check does not stop the lookup.
 #[test]
 fn field_a_failing_version_check_does_not_stop_a_lookup() {
-    let far = far_registry(1);
-    far.proxy.set_fault(Fault::VersionCheckStatus(500));
-    let p = common::policy(HostConfig::default());
-    let req = create(pod(json!({"containers": containers_of(&far.images)})));
-    let resp = evaluate(&p, &pin_all("reject"), &req);
-    assert!(resp.allowed, "{resp:?}");
-    let pinned = resp.patched(&req["object"]).unwrap();
     assert_eq!(
-        pinned["spec"]["containers"][0]["image"],
-        far.pinned()[0].as_str()
-    );
-    assert_eq!(
-        far.proxy.requests(),
-        vec![
-            "GET /v2/".to_string(),
-            "HEAD /v2/app/manifests/1.0".to_string()
-        ]
+        pin_one_behind(Fault::VersionCheckStatus(500)),
+        vec!["GET /v2/", "HEAD /v2/app/manifests/1.0"]
     );
 }
 
