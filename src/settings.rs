@@ -215,7 +215,7 @@ impl Settings {
             .immutable_tag_patterns
             .iter()
             .enumerate()
-            .map(|(i, p)| compile_tag_regex(i, p))
+            .map(|(i, p)| compile_tag_pattern(i, p))
             .collect::<Result<Vec<_>, _>>()?;
         let immutable_registries = raw
             .immutable_registries
@@ -274,12 +274,11 @@ impl TagPattern {
     }
 }
 
-fn compile_tag_regex(index: usize, pattern: &str) -> Result<TagPattern, String> {
+fn compile_tag_pattern(index: usize, pattern: &str) -> Result<TagPattern, String> {
     if pattern == SEMVER_WORD {
         return Ok(TagPattern::Semver);
     }
-    let body = pattern;
-    if body.is_empty() {
+    if pattern.is_empty() {
         return Err(format!("immutableTagPatterns[{index}]: empty pattern"));
     }
     let build = |re: &str| {
@@ -296,10 +295,10 @@ fn compile_tag_regex(index: usize, pattern: &str) -> Result<TagPattern, String> 
     // The pattern must stand on its own, so that it cannot close the anchoring group
     // (`1)|(.*` would otherwise make `^(?:1)|(.*)$`, which matches every tag). Closing it
     // takes a `)`: a pattern without one is compiled once, anchored.
-    if body.contains(')') {
-        build(body)?;
+    if pattern.contains(')') {
+        build(pattern)?;
     }
-    build(&format!("^(?:{body})$")).map(TagPattern::Regex)
+    build(&format!("^(?:{pattern})$")).map(TagPattern::Regex)
 }
 
 /// A registry is `host[:port]` as it appears before the first `/` of a reference.

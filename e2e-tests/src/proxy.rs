@@ -172,20 +172,17 @@ fn serve(mut conn: TcpStream, upstream: &str, shared: &Shared) -> std::io::Resul
     if let Ok(mut r) = shared.requests.lock() {
         r.push(request_line);
     }
-    let strip_digest = fault(shared) == Fault::NoDigestHeader;
-    let injected = match fault(shared) {
-        Fault::Status(code) => Some(code),
-        Fault::VersionCheckStatus(code) if version_check => Some(code),
-        _ => None,
-    };
-    if let Some(code) = injected {
-        let answer =
-            format!("HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        conn.write_all(answer.as_bytes())?;
-        return conn.shutdown(Shutdown::Both);
-    }
-    match fault(shared) {
-        Fault::None | Fault::NoDigestHeader | Fault::VersionCheckStatus(_) | Fault::Status(_) => {}
+    let fault_now = fault(shared);
+    match fault_now {
+        Fault::None | Fault::NoDigestHeader => {}
+        Fault::VersionCheckStatus(_) if !version_check => {}
+        Fault::Status(code) | Fault::VersionCheckStatus(code) => {
+            let answer = format!(
+                "HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            conn.write_all(answer.as_bytes())?;
+            return conn.shutdown(Shutdown::Both);
+        }
         Fault::Latency(d) => std::thread::sleep(d),
         Fault::Hang => {
             while fault(shared) == Fault::Hang && !shared.stopped.load(Ordering::SeqCst) {
@@ -209,7 +206,7 @@ fn serve(mut conn: TcpStream, upstream: &str, shared: &Shared) -> std::io::Resul
     let body = std::thread::spawn(move || {
         let _ = std::io::copy(&mut client_read, &mut up_write);
     });
-    if strip_digest {
+    if fault_now == Fault::NoDigestHeader {
         // The upstream closes after its answer (Connection: close): read it all, edit the head.
         let mut answer = Vec::new();
         up.read_to_end(&mut answer)?;

@@ -115,6 +115,7 @@ fn disagreements(files: &Files, candidate: Option<&str>) -> Vec<String> {
     }
 
     let changelog = &files["CHANGELOG.md"];
+    let unreleased = changelog_section(changelog, "Unreleased");
     match changelog_section(changelog, &version) {
         None => out.push(format!("CHANGELOG.md has no section for {version}")),
         // A release takes its notes from its section: it must be dated, and nothing may be
@@ -125,7 +126,7 @@ fn disagreements(files: &Files, candidate: Option<&str>) -> Vec<String> {
                     "CHANGELOG.md section {version} is dated {date:?}, not YYYY-MM-DD"
                 ));
             }
-            match changelog_section(changelog, "Unreleased") {
+            match unreleased {
                 Some((_, body)) if body.lines().any(|l| l.starts_with("- ")) => out.push(
                     "CHANGELOG.md has entries under [Unreleased]: move them to the release".into(),
                 ),
@@ -134,7 +135,7 @@ fn disagreements(files: &Files, candidate: Option<&str>) -> Vec<String> {
         }
         Some(_) => {}
     }
-    if changelog_section(changelog, "Unreleased").is_none() {
+    if unreleased.is_none() {
         out.push("CHANGELOG.md has no [Unreleased] section".into());
     }
     out

@@ -301,10 +301,9 @@ fn validating_cases() -> Vec<Case> {
     ]
 }
 
-/// The image of the `i`-th container of the mutation cases.
-/// The Pod and the Deployment with default settings, then with the settings of the README's
-/// example (tag globs, two tag patterns, a registry, exemptions), which a fresh instance
-/// reads and compiles on every request.
+/// The Pod and the Deployment with default settings, each followed by itself with the
+/// settings of the README's example (tag globs, two tag patterns, a registry, exemptions),
+/// which a fresh instance reads and compiles on every request.
 fn per_request_cases() -> Vec<Case> {
     let example = json!({
         "mutableTags": ["latest", "stable", "edge", "*-snapshot"],
@@ -313,24 +312,26 @@ fn per_request_cases() -> Vec<Case> {
         "exemptImages": ["registry.k8s.io/pause:*"],
         "exemptContainers": [{"name": "istio-proxy", "type": "any"}],
     });
-    let cases = validating_cases();
-    let mut out = Vec::new();
-    for case in cases.into_iter().take(2) {
-        out.push(Case {
-            name: if case.name.starts_with("Pod") {
-                "Pod, README example settings"
-            } else {
-                "Deployment, README example settings"
-            },
-            request: case.request.clone(),
-            expect: case.expect,
-            settings: example.clone(),
-        });
-        out.insert(out.len() - 1, case);
-    }
-    out
+    let names = [
+        "Pod, README example settings",
+        "Deployment, README example settings",
+    ];
+    validating_cases()
+        .into_iter()
+        .zip(names)
+        .flat_map(|(case, name)| {
+            let with_example = Case {
+                name,
+                request: case.request.clone(),
+                expect: case.expect,
+                settings: example.clone(),
+            };
+            [case, with_example]
+        })
+        .collect()
 }
 
+/// The image of the `i`-th container of the mutation cases.
 fn svc_image(i: usize) -> String {
     format!("registry.example.com/shop/svc-{i}:1.{i}.0")
 }
