@@ -1,4 +1,4 @@
-//! Judging one image: exemption, tag mutability (rules 1–6 of DESIGN.md) and pull policy.
+//! Judging one image: exemption, tag mutability (rules 1–6 of docs/design.md) and pull policy.
 
 use crate::reference::ImageRef;
 use crate::settings::{ContainerType, Settings};

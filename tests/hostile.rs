@@ -1162,7 +1162,7 @@ fn numbers_out_of_f64_range_in_unrelated_fields() {
 /// Bug: a settings document that is a JSON array is read positionally by serde (the first
 /// element is mutableTags, the second immutableTagPatterns, ...), so `[["nothing"]]` is valid
 /// settings that turn the `latest` check off without naming a single key, and `[]` is valid
-/// settings. DESIGN.md: "unknown keys are an error, so a typo never disables a check"; a
+/// settings. docs/design.md: "unknown keys are an error, so a typo never disables a check"; a
 /// settings document must be an object.
 #[test]
 fn settings_that_are_an_array_are_refused() {
@@ -1293,7 +1293,7 @@ fn an_uppercase_registry_is_not_docker_hub_for_exemptions() {
 }
 
 /// Bug (minor): warnings elide the image but not the tag, so a long tag (up to 128
-/// characters) makes a warning longer than the 120 characters DESIGN.md promises (found by
+/// characters) makes a warning longer than the 120 characters docs/design.md promises (found by
 /// the `validate_structured` fuzz target: a CronJob's ephemeral container, 143 characters).
 #[test]
 fn warnings_stay_under_120_characters() {

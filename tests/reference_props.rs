@@ -389,8 +389,9 @@ proptest! {
         }
     }
 
-    /// The other way round: a valid reference is refused only where DESIGN.md says the policy is
-    /// stricter (no such case is known for grammar-built references with a lowercase path).
+    /// The other way round: a valid reference is refused only where docs/design.md says the
+    /// policy is stricter (no such case is known for grammar-built references with a lowercase
+    /// path).
     #[test]
     fn distribution_valid_references_are_accepted(
         b in built().prop_filter("a valid host", |b| !first_component_is_a_bad_host(b))

@@ -1,5 +1,5 @@
-//! The sample requests in `test_data/` (as `kwctl run` takes them) give the answers the README
-//! shows, under the sample settings files.
+//! The sample requests in `test_data/` (as `kwctl run` takes them) give the expected answers
+//! (those `make run` prints) under the sample settings files.
 
 mod common;
 use common::*;

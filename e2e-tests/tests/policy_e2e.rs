@@ -1,4 +1,4 @@
-//! The policy end to end, as policy-server runs it: behaviour from DESIGN.md.
+//! The policy end to end, as policy-server runs it: behaviour from docs/design.md.
 //! Every test is named `policy_<what it shows>`; tests that pin start their own registry.
 
 mod common;

@@ -11,7 +11,7 @@ use serde_json::Value;
 /// Most a reference may be (reference.rs `MAX_REFERENCE_LEN`).
 pub const MAX_REFERENCE_LEN: usize = 1024;
 
-/// Kubernetes truncates warnings past 256 characters. DESIGN.md asks for at most 120
+/// Kubernetes truncates warnings past 256 characters. docs/design.md asks for at most 120
 /// (`answer::WARNING_MAX`), which long tags exceed today (reported: tests/hostile.rs
 /// `warnings_stay_under_120_characters`); tighten this to `WARNING_MAX` once that is fixed.
 pub const WARNING_LIMIT: usize = 120;
