@@ -187,6 +187,28 @@ push_image() {
   [[ "$patch" == *'ghcr.io/example/api:1.4@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'* ]]
 }
 
+@test "kwctl: a background audit reports what admission would change, as one rejection" {
+  # The audit-scanner's request: no userInfo.username, no dryRun.
+  kwctl_run "$BATS_TEST_DIRNAME/../test_data/audit/deployment.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" == *'containers[1] \"proxy\" image \"envoyproxy/envoy:v1.30.1\": imagePullPolicy IfNotPresent; admission sets Always'* ]]
+  [[ "$output" == *'initContainers[0] \"migrate\" image \"ghcr.io/example/api\": no tag, floats like :latest; admission rejects it'* ]]
+  [[ "$output" != *'"patch"'* ]]
+}
+
+@test "kwctl: a background audit in pin mode asks no registry" {
+  # ghcr.io cannot be reached from here: a lookup would be a pin failure, not this answer.
+  local settings
+  settings=$(cat "$BATS_TEST_DIRNAME/../test_data/settings-pin.json")
+  kwctl_run "$BATS_TEST_DIRNAME/../test_data/audit/deployment.json" "$settings"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" == *'ghcr.io/example/api:latest\": mutable tag \"latest\", not pinned to a digest; admission pins it'* ]]
+  [[ "$output" != *'cannot pin'* ]]
+  [[ "$output" != *'"patch"'* ]]
+}
+
 @test "kwctl: the pin budget is a positive whole number of milliseconds" {
   kwctl_run "$FIXTURES/pod-latest.json" '{"pinBudgetMilliseconds": 0}'
   [ "$status" -ne 0 ]
@@ -204,7 +226,7 @@ push_image() {
   printf 'insecure_sources:\n  - "127.0.0.1:%s"\n' "$REGISTRY_PORT" >"$BATS_TEST_TMPDIR/sources.yml"
   local image="127.0.0.1:$REGISTRY_PORT/policies/immutable-images:v$version"
 
-  run kwctl push --sources-path "$BATS_TEST_TMPDIR/sources.yml" -o json "$annotated" "registry://$image"
+  run --separate-stderr kwctl push --sources-path "$BATS_TEST_TMPDIR/sources.yml" -o json "$annotated" "registry://$image"
   [ "$status" -eq 0 ]
   [[ "$(jq -r .immutable_ref <<<"$output")" == "127.0.0.1:$REGISTRY_PORT/policies/immutable-images@sha256:"* ]]
 

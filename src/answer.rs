@@ -12,6 +12,8 @@ use crate::pin::PinTally;
 pub const WARNING_MAX: usize = 120;
 /// Longest tag or value quoted whole in a warning.
 const WARNING_TAG_MAX: usize = 16;
+/// Longest tag or value quoted whole in a background audit's line.
+const AUDIT_TAG_MAX: usize = 64;
 /// Longest image quoted whole in a rejection message (a 1 MB image gives a short message).
 const MESSAGE_IMAGE_MAX: usize = 256;
 
@@ -34,6 +36,19 @@ pub enum Problem {
     /// Pinning was asked for and the pin budget was spent before this image was looked up;
     /// the tally is that of the whole request.
     PinBudget(PinTally),
+}
+
+/// What admission does about a violation: the configured action that applies to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Rejects the request.
+    Reject,
+    /// Accepts it with a warning.
+    Warn,
+    /// Pins the tag to the digest the registry serves.
+    Pin,
+    /// Sets the pull policy to Always.
+    SetAlways,
 }
 
 /// A problem at a place of the object.
@@ -132,6 +147,45 @@ impl Violation {
         }
     }
 
+    /// One line of a background audit's rejection, for a PolicyReport: the place, the image,
+    /// what is wrong in a few words and what admission does about it.
+    /// `<place> "<name>" image "<image>": <short reason>; admission <action>`
+    pub fn audit_line(&self, action: Action) -> String {
+        let tag = |t: &str| elide(t, AUDIT_TAG_MAX);
+        let reason = match &self.problem {
+            Problem::Invalid(why) => format!("invalid image reference: {why}"),
+            Problem::Tag(TagVerdict::NoTag) => "no tag, floats like :latest".to_owned(),
+            Problem::Tag(TagVerdict::MutableTag { tag: t, .. }) => {
+                format!("mutable tag {:?}", tag(t))
+            }
+            Problem::Tag(TagVerdict::Unlisted { tag: t }) => {
+                format!("tag {:?} matches none of immutableTagPatterns", tag(t))
+            }
+            Problem::Tag(TagVerdict::Pinned | TagVerdict::Immutable) => "tag".to_owned(),
+            Problem::PullPolicy {
+                policy, defaulted, ..
+            } => {
+                let default = if *defaulted { " (by default)" } else { "" };
+                format!("{} {}{default}", self.policy_field(), tag(policy))
+            }
+            // Never found in an audit, which asks no registry.
+            Problem::PinFailed(_) | Problem::PinBudget(_) => "not pinned".to_owned(),
+        };
+        let (reason, action) = match action {
+            Action::Reject => (reason, "admission rejects it"),
+            Action::Warn => (reason, "admission warns"),
+            Action::SetAlways => (reason, "admission sets Always"),
+            Action::Pin if matches!(self.problem, Problem::Tag(TagVerdict::Immutable)) => {
+                ("tag not pinned to a digest".to_owned(), "admission pins it")
+            }
+            Action::Pin => (
+                format!("{reason}, not pinned to a digest"),
+                "admission pins it",
+            ),
+        };
+        format!("{}: {reason}; {action}", self.subject())
+    }
+
     /// One short line for a Kubernetes warning, at most `WARNING_MAX` characters: the place
     /// stays whole, a long tag or image is shortened in the middle.
     pub fn warning(&self) -> String {
@@ -183,6 +237,9 @@ pub struct Outcome {
     pub notes: Vec<String>,
     /// Every pin written into the object, for the audit log.
     pub pins: Vec<PinRecord>,
+    /// In a background audit, every violation with what admission does about it: the
+    /// answer is one rejection that lists them (no warnings, no mutation).
+    pub audit: Vec<(Violation, Action)>,
     /// The whole object's JSON text with the mutations spliced in, when there are any.
     pub mutated: Option<Vec<u8>>,
 }
@@ -275,6 +332,15 @@ impl PinRecord {
 
 impl Outcome {
     pub fn response(self) -> Response {
+        if !self.audit.is_empty() {
+            let message = self
+                .audit
+                .iter()
+                .map(|(v, action)| v.audit_line(*action))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return reject(message, None).into();
+        }
         let mut warnings: Vec<String> = self.warnings.iter().map(Violation::warning).collect();
         warnings.extend(self.notes);
         let warnings = (!warnings.is_empty()).then_some(warnings);
@@ -286,12 +352,8 @@ impl Outcome {
                 .collect::<Vec<_>>()
                 .join("\n");
             return ValidationResponse {
-                accepted: false,
-                message: Some(message),
-                code: None,
-                mutated_object: None,
-                audit_annotations: None,
                 warnings,
+                ..reject(message, None)
             }
             .into();
         }
@@ -313,10 +375,15 @@ impl Outcome {
 
 /// A rejection for a request that cannot be judged (malformed payload, invalid settings).
 pub fn refuse(message: String) -> ValidationResponse {
+    reject(message, Some(400))
+}
+
+/// A rejection with this message and code, nothing else.
+fn reject(message: String, code: Option<u16>) -> ValidationResponse {
     ValidationResponse {
         accepted: false,
         message: Some(message),
-        code: Some(400),
+        code,
         mutated_object: None,
         audit_annotations: None,
         warnings: None,
@@ -361,6 +428,50 @@ mod tests {
             pp.message(),
             "spec.template.spec.initContainers[0] image volume \"busybox\": pullPolicy IfNotPresent (Kubernetes' default for this tag) lets a node run a stale or another tenant's cached image; set pullPolicy: Always or pin a digest"
         );
+    }
+
+    #[test]
+    fn audit_lines_say_what_admission_does() {
+        let pp = v(Problem::PullPolicy {
+            policy: "IfNotPresent".into(),
+            defaulted: false,
+            pin_would_do: false,
+        });
+        assert_eq!(
+            pp.audit_line(Action::SetAlways),
+            "spec.template.spec.initContainers[0] \"init\" image \"busybox\": imagePullPolicy IfNotPresent; admission sets Always"
+        );
+        assert_eq!(
+            v(Problem::Tag(TagVerdict::Immutable)).audit_line(Action::Pin),
+            "spec.template.spec.initContainers[0] \"init\" image \"busybox\": tag not pinned to a digest; admission pins it"
+        );
+        assert!(
+            v(Problem::Tag(TagVerdict::NoTag))
+                .audit_line(Action::Warn)
+                .ends_with(": no tag, floats like :latest; admission warns")
+        );
+        let unlisted = v(Problem::Tag(TagVerdict::Unlisted { tag: "x".into() }));
+        assert!(
+            unlisted.audit_line(Action::Reject).ends_with(
+                ": tag \"x\" matches none of immutableTagPatterns; admission rejects it"
+            )
+        );
+    }
+
+    #[test]
+    fn an_audit_is_one_rejection_without_warnings_or_mutation() {
+        let out = Outcome {
+            audit: vec![
+                (v(Problem::Tag(TagVerdict::NoTag)), Action::Reject),
+                (v(Problem::Tag(TagVerdict::Immutable)), Action::Pin),
+            ],
+            ..Outcome::default()
+        };
+        let r = out.response();
+        assert!(r.mutated.is_none());
+        let r = r.validation;
+        assert!(!r.accepted && r.code.is_none() && r.warnings.is_none());
+        assert_eq!(r.message.unwrap().lines().count(), 2);
     }
 
     #[test]

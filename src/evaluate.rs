@@ -1,11 +1,13 @@
 //! Evaluating one admission request: read the payload, find the images, judge each, and
-//! decide the answer (reject, warn, mutate or accept).
+//! decide the answer (reject, warn, mutate or accept); in a background audit, one rejection
+//! that says what admission does about each image, with no mutation and no registry lookup
+//! (docs/design.md, "Background audit").
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::answer::{self, Outcome, PinRecord, Problem, Response, Violation};
+use crate::answer::{self, Action, Outcome, PinRecord, Problem, Response, Violation};
 use crate::judge::{self, TagVerdict};
 use crate::mutate::{self, Edit, FieldEdit};
 use crate::pin::{DigestResolver, PinError, Pinner, kept_pin, pinned_reference};
@@ -86,6 +88,7 @@ fn judge<'a>(
     let request = payload.request.ok_or("the payload has no request")?;
 
     let shape = request.shape();
+    let audit = request.is_background_audit();
     let Request {
         kind: gvk,
         operation,
@@ -152,8 +155,15 @@ fn judge<'a>(
             .filter(|_| settings.keep_pins_on_update)
             .and_then(|(image, _)| image.as_ref())
             .map(Text::as_str);
-        if let Some(edit) = judge_site(&settings, shape, site, old_image, &mut pinner, &mut outcome)
-        {
+        if let Some(edit) = judge_site(
+            &settings,
+            audit,
+            shape,
+            site,
+            old_image,
+            &mut pinner,
+            &mut outcome,
+        ) {
             edits.push(edit);
         }
     }
@@ -231,9 +241,66 @@ fn report_budget(settings: &Settings, pinner: &Pinner<'_>, outcome: &mut Outcome
     }
 }
 
-/// Judges one image and records its violations; returns the edit it needs, if any.
+/// One image's findings on their way to the answer, routed by what admission does about
+/// each: at admission into rejections, warnings and field edits; in a background audit every
+/// one goes into the audit's list, and nothing is edited.
+struct Findings<'o, 'a> {
+    audit: bool,
+    shape: Shape,
+    site: &'o Site<'a>,
+    outcome: &'o mut Outcome,
+    fields: Vec<FieldEdit<'a>>,
+}
+
+impl<'a> Findings<'_, 'a> {
+    fn add(&mut self, problem: Problem, action: Action) {
+        let site = self.site;
+        let violation = Violation {
+            place: site.place(self.shape),
+            name: site.name_str().to_owned(),
+            image: site.image.as_ref().map_or("", Text::as_str).to_owned(),
+            volume: site.list == List::Volumes,
+            problem,
+        };
+        if self.audit {
+            self.outcome.audit.push((violation, action));
+            return;
+        }
+        match action {
+            Action::Reject => self.outcome.rejections.push(violation),
+            Action::Warn => self.outcome.warnings.push(violation),
+            Action::SetAlways => self.fields.push(FieldEdit {
+                key: site.list.pull_policy_key(),
+                old: site.pull_policy_raw,
+                new: "Always".to_owned(),
+            }),
+            // Admission pins once the digest is known ([`Findings::pin`]).
+            Action::Pin => {}
+        }
+    }
+
+    /// Writes the pin of this image (admission only).
+    fn pin(&mut self, written: &str, digest: String, pinned: String, kept: bool) {
+        let site = self.site;
+        self.outcome.pins.push(PinRecord {
+            list: site.list.key(),
+            index: site.index,
+            written: written.to_owned(),
+            digest,
+            kept,
+        });
+        self.fields.push(FieldEdit {
+            key: site.list.image_key(),
+            old: site.image_raw,
+            new: pinned,
+        });
+    }
+}
+
+/// Judges one image and records its findings; returns the edit it needs, if any.
 fn judge_site<'a>(
     settings: &Settings,
+    audit: bool,
     shape: Shape,
     site: &Site<'a>,
     old_image: Option<&str>,
@@ -250,45 +317,46 @@ fn judge_site<'a>(
     if judge::is_exempt(settings, written, normalized.as_deref(), container) {
         return None;
     }
-    let violation = |problem: Problem| Violation {
-        place: site.place(shape),
-        name: site.name_str().to_owned(),
-        image: written.to_owned(),
-        volume: site.list == List::Volumes,
-        problem,
+    let mut found = Findings {
+        audit,
+        shape,
+        site,
+        outcome,
+        fields: Vec::new(),
     };
     let image = match parsed {
         Ok(image) => image,
         Err(e) => {
-            outcome
-                .rejections
-                .push(violation(Problem::Invalid(e.to_string())));
+            found.add(Problem::Invalid(e.to_string()), Action::Reject);
             return None;
         }
     };
 
+    // The tag.
     let verdict = judge::judge_tag(settings, &image);
-    let mutable = verdict.is_mutable();
-    if mutable {
-        match settings.mutable_tag_action {
-            MutableTagAction::Reject => outcome
-                .rejections
-                .push(violation(Problem::Tag(verdict.clone()))),
-            MutableTagAction::Warn => outcome
-                .warnings
-                .push(violation(Problem::Tag(verdict.clone()))),
-            MutableTagAction::Pin => {}
-        }
-    }
-    let wants_pin = (mutable && settings.mutable_tag_action == MutableTagAction::Pin)
+    let tag_action = match settings.mutable_tag_action {
+        _ if !verdict.is_mutable() => None,
+        MutableTagAction::Reject => Some(Action::Reject),
+        MutableTagAction::Warn => Some(Action::Warn),
+        MutableTagAction::Pin => Some(Action::Pin),
+    };
+    let wants_pin = tag_action == Some(Action::Pin)
         || (verdict == TagVerdict::Immutable && settings.pin_immutable_tags);
+    if let Some(action) = tag_action.filter(|a| *a != Action::Pin) {
+        found.add(Problem::Tag(verdict.clone()), action);
+    }
 
-    let mut fields = Vec::new();
+    // The pin. An audit asks no registry: it reports that admission pins the image, and
+    // judges the pull policy of the image as admission leaves it, with a digest (whose value
+    // plays no part in that).
     let mut final_image = image;
-    if wants_pin {
+    if wants_pin && audit {
+        found.add(Problem::Tag(verdict), Action::Pin);
+        final_image.digest = Some(String::new());
+    } else if wants_pin {
         // Sticky pin: the old object has exactly this reference plus a digest.
         let kept = old_image.and_then(|old| kept_pin(written, old).map(|d| (d, old)));
-        let pinned = match kept {
+        let lookup = match kept {
             Some((digest, old)) => Ok((digest.to_owned(), old.to_owned())),
             None => pinner.digest(written).and_then(|d| {
                 pinned_reference(written, &d)
@@ -296,21 +364,10 @@ fn judge_site<'a>(
                     .map_err(PinError::Failed)
             }),
         };
-        match pinned {
-            Ok((digest, pinned)) => {
-                outcome.pins.push(PinRecord {
-                    list: site.list.key(),
-                    index: site.index,
-                    written: written.to_owned(),
-                    digest: digest.clone(),
-                    kept: kept.is_some(),
-                });
-                final_image.digest = Some(digest);
-                fields.push(FieldEdit {
-                    key: site.list.image_key(),
-                    old: site.image_raw,
-                    new: pinned,
-                });
+        match lookup {
+            Ok((digest, reference)) => {
+                final_image.digest = Some(digest.clone());
+                found.pin(written, digest, reference, kept.is_some());
             }
             Err(why) => {
                 let problem = match why {
@@ -319,43 +376,42 @@ fn judge_site<'a>(
                     PinError::OverBudget => Problem::PinBudget(Default::default()),
                 };
                 match settings.pin_failure_action {
-                    PinFailureAction::Reject => outcome.rejections.push(violation(problem)),
-                    PinFailureAction::Warn => outcome.warnings.push(violation(problem)),
+                    PinFailureAction::Reject => found.add(problem, Action::Reject),
+                    PinFailureAction::Warn => found.add(problem, Action::Warn),
                     PinFailureAction::Accept => {}
                 }
             }
         }
     }
 
-    if settings.pull_policy_action != PullPolicyAction::Ignore {
+    // The pull policy, judged for the image as it leaves admission.
+    let pull_action = match settings.pull_policy_action {
+        PullPolicyAction::Mutate => Some(Action::SetAlways),
+        PullPolicyAction::Reject => Some(Action::Reject),
+        PullPolicyAction::Warn => Some(Action::Warn),
+        PullPolicyAction::Ignore => None,
+    };
+    if let Some(action) = pull_action {
         let explicit = site.pull_policy.as_ref().map(Text::as_str);
         let (policy, defaulted) = judge::effective_pull_policy(explicit, Some(&final_image));
-        if judge::pull_policy_violates(settings, policy, final_image.is_pinned()) {
+        let pinned = final_image.is_pinned();
+        if judge::pull_policy_violates(settings, policy, pinned) {
             let problem = Problem::PullPolicy {
                 policy: policy.to_owned(),
                 defaulted,
                 pin_would_do: settings.allow_if_not_present_when_pinned
                     && policy == "IfNotPresent"
-                    && !final_image.is_pinned(),
+                    && !pinned,
             };
-            match settings.pull_policy_action {
-                PullPolicyAction::Mutate => fields.push(FieldEdit {
-                    key: site.list.pull_policy_key(),
-                    old: site.pull_policy_raw,
-                    new: "Always".to_owned(),
-                }),
-                PullPolicyAction::Reject => outcome.rejections.push(violation(problem)),
-                PullPolicyAction::Warn => outcome.warnings.push(violation(problem)),
-                PullPolicyAction::Ignore => {}
-            }
+            found.add(problem, action);
         }
     }
 
     // A judged image always has its value in the object (an absent one is invalid).
     let anchor = site.image_raw?;
-    (!fields.is_empty()).then(|| Edit {
+    (!found.fields.is_empty()).then(|| Edit {
         pointer: site.pointer(shape),
         anchor,
-        fields,
+        fields: found.fields,
     })
 }

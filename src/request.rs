@@ -50,9 +50,22 @@ pub struct Request<'a> {
     pub operation: Option<Text<'a>>,
     pub object: Object<'a>,
     pub old_object: Object<'a>,
+    /// `dryRun` is present and not `null`.
+    pub dry_run: bool,
+    /// `userInfo.username`.
+    pub username: Option<Text<'a>>,
 }
 
 impl Request<'_> {
+    /// Whether this is the audit-scanner's synthetic request rather than the API server's
+    /// (docs/design.md, "Background audit"). The API server sets `dryRun` on every request
+    /// and a non-empty `userInfo.username` for every user, anonymous ones included; the
+    /// audit-scanner sets neither. Both must be missing, so a request from the API server is
+    /// never taken for an audit.
+    pub fn is_background_audit(&self) -> bool {
+        !self.dry_run && self.username.as_ref().is_none_or(|u| u.as_str().is_empty())
+    }
+
     /// The shape of the object, from what has been read so far.
     pub fn shape(&self) -> Option<Shape> {
         let gvk = self.kind.as_ref()?;
@@ -106,6 +119,8 @@ fn scan_request<'a>(s: &mut Scanner<'a>) -> scan::Result<Request<'a>> {
         b"operation",
         b"object",
         b"oldObject",
+        b"dryRun",
+        b"userInfo",
     ];
     s.fields(names, |s, field| {
         match field {
@@ -113,11 +128,30 @@ fn scan_request<'a>(s: &mut Scanner<'a>) -> scan::Result<Request<'a>> {
             1 => r.sub_resource = podspec::scan_text(s)?,
             2 => r.operation = podspec::scan_text(s)?,
             3 => r.object = object_field(&r, s, true)?,
-            _ => r.old_object = object_field(&r, s, false)?,
+            4 => r.old_object = object_field(&r, s, false)?,
+            5 => {
+                r.dry_run = !s.null()?;
+                if r.dry_run {
+                    s.skip()?;
+                }
+            }
+            _ => r.username = scan_username(s)?,
         }
         Ok(())
     })?;
     Ok(r)
+}
+
+/// `userInfo.username`, or `None` when `userInfo` or its username is absent or `null`.
+fn scan_username<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<Text<'a>>> {
+    let mut username = None;
+    if !s.null()? {
+        s.fields([b"username"], |s, _| {
+            username = podspec::scan_text(s)?;
+            Ok(())
+        })?;
+    }
+    Ok(username)
 }
 
 fn scan_gvk<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<GroupVersionKind<'a>>> {
@@ -182,6 +216,15 @@ pub fn read_traced(payload: &[u8]) -> Result<Payload<'_>, String> {
         object: Option<&'a RawValue>,
         #[serde(borrow)]
         old_object: Option<&'a RawValue>,
+        #[serde(borrow)]
+        dry_run: Option<&'a RawValue>,
+        #[serde(borrow)]
+        user_info: Option<UserInfo<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct UserInfo<'a> {
+        #[serde(borrow)]
+        username: Option<Text<'a>>,
     }
     #[derive(Deserialize)]
     struct Traced<'a> {
@@ -210,6 +253,8 @@ pub fn read_traced(payload: &[u8]) -> Result<Payload<'_>, String> {
             operation: r.operation,
             object: raw(r.object),
             old_object: raw(r.old_object),
+            dry_run: r.dry_run.is_some(),
+            username: r.user_info.and_then(|u| u.username),
         }),
         settings: traced.settings.map(RawValue::get),
     })
@@ -304,6 +349,35 @@ mod tests {
             r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"DELETE","object":null,"oldObject":{"spec":{}}}}"#,
         );
         assert!(matches!(r.old_object, Object::Skipped));
+    }
+
+    #[test]
+    fn an_audit_is_a_request_without_username_and_without_dry_run() {
+        let request = |extra: &str| {
+            format!(
+                r#"{{"request":{{"kind":{{"group":"","kind":"Pod"}},"operation":"CREATE"{extra}}}}}"#
+            )
+        };
+        for (extra, audit) in [
+            ("", true),
+            (r#","userInfo":{}"#, true),
+            (r#","userInfo":null,"dryRun":null"#, true),
+            (r#","userInfo":{"username":"","groups":["g"]}"#, true),
+            (r#","userInfo":{"username":"system:anonymous"}"#, false),
+            (r#","dryRun":false"#, false),
+            (r#","dryRun":true,"userInfo":{}"#, false),
+            (r#","dryRun":false,"userInfo":{"username":"alice"}"#, false),
+        ] {
+            let payload = request(extra);
+            assert_eq!(fast(&payload).is_background_audit(), audit, "{payload}");
+            let traced = read_traced(payload.as_bytes()).unwrap().request.unwrap();
+            assert_eq!(traced.is_background_audit(), audit, "{payload}");
+        }
+        // userInfo of the wrong type is left to the traced reader, which names it.
+        let bad = request(r#","userInfo":"alice""#);
+        assert!(read_fast(bad.as_bytes()).is_none());
+        let e = read_traced(bad.as_bytes()).unwrap_err();
+        assert!(e.contains("request.userInfo"), "{e}");
     }
 
     #[test]

@@ -31,14 +31,15 @@ fn short(s: &str) -> String {
     s.chars().take(300).collect()
 }
 
-/// A payload with a request whose object is `object`, as raw JSON text.
+/// A payload with an admission request (it names its user) whose object is `object`, as raw
+/// JSON text.
 fn payload_with_object(kind: &str, object: &str) -> Vec<u8> {
     let (group, version) = match kind {
         "Deployment" => ("apps", "v1"),
         _ => ("", "v1"),
     };
     format!(
-        r#"{{"request":{{"uid":"u","kind":{{"group":"{group}","version":"{version}","kind":"{kind}"}},"operation":"CREATE","object":{object}}},"settings":{{}}}}"#
+        r#"{{"request":{{"uid":"u","userInfo":{{"username":"alice"}},"kind":{{"group":"{group}","version":"{version}","kind":"{kind}"}},"operation":"CREATE","object":{object}}},"settings":{{}}}}"#
     )
     .into_bytes()
 }

@@ -111,15 +111,20 @@ fn sample_settings_are_valid() {
 }
 
 /// The fast reader reads the object in the same pass when `kind` comes first (Go's order, as
-/// in these files) and captures it otherwise: both orders give the same answer.
+/// in these files and the audit-scanner's of `test_data/audit/`) and captures it otherwise:
+/// both orders give the same answer.
 #[test]
 fn field_order_of_the_request_does_not_change_the_answer() {
     use immutable_images::evaluate::validate;
-    let dir = format!("{}/test_data", env!("CARGO_MANIFEST_DIR"));
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        if name.starts_with("settings-") {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let files = ["test_data", "test_data/audit"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(format!("{root}/{dir}")).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"));
+    for path in files {
+        let name = path.display().to_string();
+        if name.contains("/settings-") {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();

@@ -44,6 +44,8 @@ pub fn check_readers_agree(payload: &[u8]) -> bool {
     assert_eq!(fast.kind, traced.kind, "kind: {}", shown());
     assert_eq!(fast.sub_resource, traced.sub_resource, "{}", shown());
     assert_eq!(fast.operation, traced.operation, "{}", shown());
+    assert_eq!(fast.dry_run, traced.dry_run, "dryRun: {}", shown());
+    assert_eq!(fast.username, traced.username, "username: {}", shown());
     for (f, t) in [
         (&fast.object, &traced.object),
         (&fast.old_object, &traced.old_object),
@@ -340,9 +342,13 @@ pub fn payload(bytes: &[u8]) -> Vec<u8> {
             r#"{{"uid":"u","kind":{gvk},"operation":"CREATE","object":{object_text},"oldObject":null,"dryRun":false}}"#
         ),
         // Nothing after the object.
-        2 => format!(r#"{{"uid":"u","kind":{gvk},"operation":"CREATE","object":{object_text}}}"#),
+        2 => format!(
+            r#"{{"uid":"u","userInfo":{{"username":"u"}},"kind":{gvk},"operation":"CREATE","object":{object_text}}}"#
+        ),
         // The object before its kind.
-        _ => format!(r#"{{"object":{object_text},"kind":{gvk},"operation":"CREATE"}}"#),
+        _ => format!(
+            r#"{{"object":{object_text},"kind":{gvk},"operation":"CREATE","userInfo":{{"username":"u"}}}}"#
+        ),
     };
     let settings = format!(
         r#"{{"mutableTagAction":"{}","pinImmutableTags":{},"pinFailureAction":"warn","pullPolicyAction":"{}"}}"#,
