@@ -9,7 +9,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -type f -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
-KWRUN := target/release/kwrun
+# The host binaries are built with the `host` profile (Cargo.toml): quick to build.
+KWRUN := target/host/kwrun
 
 .PHONY: all setup run check fmt lint workflow-lint test e2e-tests bats bench fuzz release-check clean
 
@@ -32,29 +33,25 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md
 	kwctl annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
 
 $(KWRUN): $(shell find e2e-tests/src -type f) e2e-tests/Cargo.toml
-	cargo build --release -p e2e-tests --bin kwrun
+	cargo build --profile host -p e2e-tests --bin kwrun
 
-# Prints the AdmissionResponse in $$out, then its JSONPatch decoded, if it has one.
-SHOW_ANSWER = echo "$$out"; patch=$$(echo "$$out" | sed -n 's/.*"patch":"\([^"]*\)".*/\1/p'); \
-	  if [ -n "$$patch" ]; then echo "\# patch: $$(echo "$$patch" | base64 -d)"; fi
-
-# The main job: evaluate the sample requests like `kwctl run` does and print the answers.
+# The main job: evaluate the sample requests like `kwctl run` does and print, for each, what
+# was asked and the verdict (decoded patch, warnings, audit annotations). RAW=1 prints the
+# AdmissionResponses as `kwctl run` does instead.
+RUN_FORMAT = $(if $(RAW),,--summary)
+RUN_SAMPLES := deployment.json:settings-default.json pod.json:settings-warn.json \
+	cronjob.json:settings-default.json deployment-update-sticky.json:settings-pin.json \
+	audit/deployment.json:settings-default.json audit/deployment.json:settings-pin.json
+OTHER_SAMPLES = $(filter-out test_data/settings-%,$(wildcard test_data/*.json))
 run: policy.wasm $(KWRUN)
-	@for sample in "deployment.json settings-default.json" "pod.json settings-warn.json" \
-	               "cronjob.json settings-default.json" \
-	               "deployment-update-sticky.json settings-pin.json"; do \
-	  set -- $$sample; \
-	  echo "### kwrun --request-path test_data/$$1 --settings-path test_data/$$2 policy.wasm"; \
-	  out=$$($(KWRUN) --request-path test_data/$$1 --settings-path test_data/$$2 policy.wasm); \
-	  $(SHOW_ANSWER); \
+	@for sample in $(RUN_SAMPLES); do \
+	  request=test_data/$${sample%%:*}; settings=test_data/$${sample##*:}; \
+	  $(if $(RAW),echo "### $$request with $$settings";) \
+	  $(KWRUN) $(RUN_FORMAT) --request-path $$request --settings-path $$settings policy.wasm; \
 	done
-	@echo "### every other sample, default settings"
-	@for req in test_data/*.json; do \
-	  case $$req in */settings-*) continue;; esac; \
-	  echo "# $$req"; \
-	  out=$$($(KWRUN) --request-path $$req --settings-path test_data/settings-default.json policy.wasm); \
-	  $(SHOW_ANSWER); \
-	done
+	@echo "### every other sample, with test_data/settings-default.json"; echo
+	@$(KWRUN) $(RUN_FORMAT) --settings-path test_data/settings-default.json \
+	  $(addprefix --request-path ,$(OTHER_SAMPLES)) policy.wasm
 
 noop.wasm: e2e-tests/noop-policy/src/lib.rs e2e-tests/noop-policy/Cargo.toml
 	$(call build_wasm,noop-policy)

@@ -9,6 +9,7 @@
 //! - [`registry`], [`images`]: a throw-away loopback registry and test images in it;
 //! - [`proxy`]: a fault-injecting proxy in front of it (latency, errors, hangs, resets);
 //! - [`artifact`]: the policy as an OCI artifact (push and pull, as kwctl does);
+//! - [`summary`]: a request and its answer in a few lines for people (`kwrun --summary`);
 //! - [`annotate`]: its metadata, as `kwctl annotate` embeds it and `kwctl push` publishes it.
 //!
 //! No HTTP request of this crate leaves loopback ([`http`]).
@@ -27,6 +28,7 @@ pub mod reference;
 pub mod registry;
 pub mod resolver;
 pub mod response;
+pub mod summary;
 
 pub use error::{Error, Result};
 pub use host::{DigestCache, HostCall, HostConfig};

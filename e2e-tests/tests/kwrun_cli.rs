@@ -285,3 +285,36 @@ fn cli_pins_from_a_local_registry_and_a_mirror() {
         rs[0]
     );
 }
+
+#[test]
+fn cli_summary_shows_what_was_asked_and_the_verdict() {
+    let policy = policy_path();
+    let sample = |name: &str| {
+        e2e_tests::workspace_root()
+            .join("test_data")
+            .join(name)
+            .display()
+            .to_string()
+    };
+    let (audit, cronjob) = (sample("audit/deployment.json"), sample("cronjob.json"));
+    let out = kwrun(&["--summary", "-r", &audit, "-r", &cronjob, &policy]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (first, second) = text.split_once(&format!("## {cronjob}\n")).unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "## {audit}\nasked:    CREATE Deployment api by the audit-scanner (background audit)\n\
+         settings: default settings\n\
+         images:   containers[0] \"api\" ghcr.io/example/api:latest (Always)\n"
+        )),
+        "{first}"
+    );
+    assert!(
+        first.contains("\nverdict:  REJECTED\n  message: spec.template.spec.containers[0]"),
+        "{first}"
+    );
+    assert!(second.contains("by kubernetes-admin\n"), "{second}");
+    assert!(second.contains(
+        "verdict:  ACCEPTED, MUTATED\n  patch:   add /spec/jobTemplate/spec/template/spec/containers/0/imagePullPolicy \"Always\"\n"
+    ), "{second}");
+}

@@ -1,10 +1,11 @@
 //! `kwrun`: a small stand-in for `kwctl run`. Prints the AdmissionResponse of a waPC
-//! policy for each request, one JSON document per line.
+//! policy for each request, one JSON document per line, or with `--summary` what was asked
+//! and the verdict in a few lines for people.
 
 use std::process::ExitCode;
 
 use e2e_tests::host::DEFAULT_TIMEOUT_SECONDS;
-use e2e_tests::{DigestResolver, HostConfig, Policy, input};
+use e2e_tests::{DigestResolver, HostConfig, Policy, input, summary};
 use serde_json::Value;
 
 const USAGE: &str = "\
@@ -30,6 +31,9 @@ Options:
                                   --disable-timeout-protection; kwctl run has no limit)
       --instance-per-request      a fresh policy instance for every request, as
                                   policy-server runs policies (kwctl keeps one)
+      --summary                   print what was asked and the verdict for people
+                                  (decoded patch, warnings, audit annotations)
+                                  instead of the AdmissionResponse JSON
   -v, --verbose                   print policy logs and host calls on stderr
   -h, --help                      print this help
 
@@ -45,6 +49,7 @@ struct Args {
     timeout: Option<u64>,
     no_timeout: bool,
     instance_per_request: bool,
+    summary: bool,
     verbose: bool,
     policy: Option<String>,
 }
@@ -84,6 +89,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
             }
             "--no-timeout" => args.no_timeout = true,
             "--instance-per-request" => args.instance_per_request = true,
+            "--summary" => args.summary = true,
             "-v" | "--verbose" => args.verbose = true,
             f if f.starts_with('-') && f != "-" => return Err(format!("unknown option {f}")),
             _ => {
@@ -161,13 +167,20 @@ fn run(args: Args) -> Result<(), String> {
         ));
     }
 
-    for request in &requests {
+    for (request, path) in requests.iter().zip(&args.requests) {
         let mut response = policy.validate(request, &settings);
         if args.not_mutating {
             response = response.enforce_not_mutating("policy-from-cli");
         }
-        let line = serde_json::to_string(&response).map_err(|e| e.to_string())?;
-        println!("{line}");
+        if args.summary {
+            println!(
+                "## {path}\n{}",
+                summary::describe(request, &settings, &response)
+            );
+        } else {
+            let line = serde_json::to_string(&response).map_err(|e| e.to_string())?;
+            println!("{line}");
+        }
     }
     Ok(())
 }

@@ -1,0 +1,193 @@
+//! A request and its answer in a few lines for people (`kwrun --summary`, what `make run`
+//! prints): what was asked (operation, kind, name, who asked, the images and pull policies of
+//! its pod spec, the settings in a few words) and the verdict (rejected with its message,
+//! accepted, accepted with warnings, mutated with the decoded patch, pinned with its audit
+//! annotations).
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::AdmissionResponse;
+
+/// Where each kind keeps its pod spec.
+fn pod_spec(object: &Value) -> Option<&Value> {
+    let path = match object.get("kind")?.as_str()? {
+        "Pod" => "/spec",
+        "PodTemplate" => "/template/spec",
+        "CronJob" => "/spec/jobTemplate/spec/template/spec",
+        _ => "/spec/template/spec",
+    };
+    object.pointer(path)
+}
+
+/// `containers[0] "web" nginx:1.25 (IfNotPresent)`, one per image of the pod spec.
+fn images(object: &Value) -> Vec<String> {
+    let Some(spec) = pod_spec(object) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        for (i, c) in spec[list].as_array().into_iter().flatten().enumerate() {
+            out.push(image_line(
+                &format!("{list}[{i}]"),
+                &c["name"],
+                &c["image"],
+                &c["imagePullPolicy"],
+            ));
+        }
+    }
+    for (i, v) in spec["volumes"].as_array().into_iter().flatten().enumerate() {
+        if v["image"].is_object() {
+            out.push(image_line(
+                &format!("volumes[{i}]"),
+                &v["name"],
+                &v["image"]["reference"],
+                &v["image"]["pullPolicy"],
+            ));
+        }
+    }
+    out
+}
+
+fn image_line(place: &str, name: &Value, image: &Value, policy: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    let policy = match policy {
+        Value::Null => "no pull policy".to_owned(),
+        p => text(p),
+    };
+    format!(
+        "{place} {} {} ({policy})",
+        serde_json::to_string(&text(name)).unwrap_or_default(),
+        text(image)
+    )
+}
+
+/// The settings in a few words: `default settings`, or `key=value …`.
+pub fn settings_words(settings: &Value) -> String {
+    match settings.as_object() {
+        Some(map) if !map.is_empty() => map
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => "default settings".to_owned(),
+    }
+}
+
+/// Who sent the request: the user, or the audit-scanner when neither a user nor `dryRun`
+/// is set.
+fn sender(request: &Value) -> String {
+    match request["userInfo"]["username"].as_str() {
+        Some(user) if !user.is_empty() => format!("by {user}"),
+        _ if request.get("dryRun").is_none_or(Value::is_null) => {
+            "by the audit-scanner (background audit)".to_owned()
+        }
+        _ => "by no user".to_owned(),
+    }
+}
+
+/// The summary of one request and its answer.
+pub fn describe(request: &Value, settings: &Value, resp: &AdmissionResponse) -> String {
+    let object = match &request["object"] {
+        Value::Null => &request["oldObject"],
+        o => o,
+    };
+    let mut out = String::new();
+    let subresource = request["subResource"]
+        .as_str()
+        .map(|s| format!("/{s}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "asked:    {} {}{subresource} {} {}",
+        request["operation"].as_str().unwrap_or("?"),
+        request["kind"]["kind"].as_str().unwrap_or("?"),
+        object["metadata"]["name"].as_str().unwrap_or("-"),
+        sender(request),
+    );
+    let _ = writeln!(out, "settings: {}", settings_words(settings));
+    for (i, line) in images(object).iter().enumerate() {
+        let head = if i == 0 { "images:" } else { "" };
+        let _ = writeln!(out, "{head:<9} {line}");
+    }
+    let patch = resp.patch_operations().ok().flatten().unwrap_or_default();
+    let verdict = match (resp.allowed, patch.is_empty(), resp.warnings().is_empty()) {
+        (false, _, _) => "REJECTED",
+        (true, false, _) if resp.audit_annotations.is_some() => "ACCEPTED, MUTATED AND PINNED",
+        (true, false, _) => "ACCEPTED, MUTATED",
+        (true, true, false) => "ACCEPTED WITH WARNINGS",
+        (true, true, true) => "ACCEPTED AS IT IS",
+    };
+    let _ = writeln!(out, "verdict:  {verdict}");
+    for line in resp.message().lines() {
+        let _ = writeln!(out, "  message: {line}");
+    }
+    for w in resp.warnings() {
+        let _ = writeln!(out, "  warning: {w}");
+    }
+    for op in &patch {
+        let _ = writeln!(
+            out,
+            "  patch:   {} {} {}",
+            op["op"].as_str().unwrap_or("?"),
+            op["path"].as_str().unwrap_or("?"),
+            op["value"]
+        );
+    }
+    let mut annotations: Vec<_> = resp.audit_annotations.iter().flatten().collect();
+    annotations.sort();
+    for (k, v) in annotations {
+        let _ = writeln!(out, "  audit annotation: {k} = {v}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_mutation_shows_the_images_and_the_decoded_patch() {
+        let request = json!({
+            "operation": "CREATE", "kind": {"kind": "Pod"},
+            "userInfo": {"username": "alice"}, "dryRun": false,
+            "object": {"kind": "Pod", "metadata": {"name": "web"}, "spec": {
+                "containers": [{"name": "web", "image": "nginx:1.25"}],
+                "volumes": [{"name": "m", "image": {"reference": "m:1", "pullPolicy": "Always"}}],
+            }},
+        });
+        let resp = AdmissionResponse {
+            allowed: true,
+            patch: Some(
+                "W3sib3AiOiJhZGQiLCJwYXRoIjoiL3NwZWMvY29udGFpbmVycy8wL2ltYWdlUHVsbFBvbGljeSIsInZhbHVlIjoiQWx3YXlzIn1d"
+                    .into(),
+            ),
+            ..Default::default()
+        };
+        let text = describe(&request, &json!({}), &resp);
+        assert_eq!(
+            text,
+            "asked:    CREATE Pod web by alice\n\
+             settings: default settings\n\
+             images:   containers[0] \"web\" nginx:1.25 (no pull policy)\n\
+             \u{20}         volumes[0] \"m\" m:1 (Always)\n\
+             verdict:  ACCEPTED, MUTATED\n\
+             \u{20} patch:   add /spec/containers/0/imagePullPolicy \"Always\"\n"
+        );
+    }
+
+    #[test]
+    fn an_audit_and_its_rejection_are_named() {
+        let request = json!({"operation": "CREATE", "kind": {"kind": "Deployment"}, "userInfo": {},
+            "object": {"kind": "Deployment", "metadata": {"name": "api"}}});
+        let resp = AdmissionResponse::reject("u", "a\nb", None);
+        let text = describe(&request, &json!({"pullPolicyAction": "reject"}), &resp);
+        assert!(text.starts_with("asked:    CREATE Deployment api by the audit-scanner (background audit)\nsettings: pullPolicyAction=\"reject\"\nverdict:  REJECTED\n  message: a\n  message: b\n"), "{text}");
+    }
+}
