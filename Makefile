@@ -9,8 +9,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -type f -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
-# The host binaries are built with the `host` profile (Cargo.toml): quick to build.
-KWRUN := target/host/kwrun
+# `make run`'s host, built with the `host` profile (Cargo.toml), quick to build, in a target
+# directory of its own so that it builds beside policy.wasm (cargo locks a target directory).
+HOST_TARGET_DIR := target/host-tools
+KWRUN := $(HOST_TARGET_DIR)/host/kwrun
 
 .PHONY: all setup run check fmt lint workflow-lint test e2e-tests bats bench fuzz release-check clean
 
@@ -33,7 +35,7 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md
 	kwctl annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
 
 $(KWRUN): $(shell find e2e-tests/src -type f) e2e-tests/Cargo.toml
-	cargo build --profile host -p e2e-tests --bin kwrun
+	cargo build --profile host --target-dir $(HOST_TARGET_DIR) -p e2e-tests --bin kwrun
 
 # The main job: evaluate the sample requests like `kwctl run` does and print, for each, what
 # was asked and the verdict (decoded patch, warnings, audit annotations). RAW=1 prints the
@@ -43,7 +45,8 @@ RUN_SAMPLES := deployment.json:settings-default.json pod.json:settings-warn.json
 	cronjob.json:settings-default.json deployment-update-sticky.json:settings-pin.json \
 	audit/deployment.json:settings-default.json audit/deployment.json:settings-pin.json
 OTHER_SAMPLES = $(filter-out test_data/settings-%,$(wildcard test_data/*.json))
-run: policy.wasm $(KWRUN)
+run:
+	@$(MAKE) --no-print-directory -j2 policy.wasm $(KWRUN)
 	@for sample in $(RUN_SAMPLES); do \
 	  request=test_data/$${sample%%:*}; settings=test_data/$${sample##*:}; \
 	  $(if $(RAW),echo "### $$request with $$settings";) \
