@@ -254,28 +254,38 @@ struct Findings<'o, 'a> {
 
 impl<'a> Findings<'_, 'a> {
     fn add(&mut self, problem: Problem, action: Action) {
+        if self.audit {
+            let violation = self.violation(problem);
+            self.outcome.audit.push((violation, action));
+            return;
+        }
+        match action {
+            Action::Reject => {
+                let violation = self.violation(problem);
+                self.outcome.rejections.push(violation);
+            }
+            Action::Warn => {
+                let violation = self.violation(problem);
+                self.outcome.warnings.push(violation);
+            }
+            Action::SetAlways => self.fields.push(FieldEdit {
+                key: self.site.list.pull_policy_key(),
+                old: self.site.pull_policy_raw,
+                new: "Always".to_owned(),
+            }),
+            // Admission pins once the digest is known ([`Findings::pin`]).
+            Action::Pin => {}
+        }
+    }
+
+    fn violation(&self, problem: Problem) -> Violation {
         let site = self.site;
-        let violation = Violation {
+        Violation {
             place: site.place(self.shape),
             name: site.name_str().to_owned(),
             image: site.image.as_ref().map_or("", Text::as_str).to_owned(),
             volume: site.list == List::Volumes,
             problem,
-        };
-        if self.audit {
-            self.outcome.audit.push((violation, action));
-            return;
-        }
-        match action {
-            Action::Reject => self.outcome.rejections.push(violation),
-            Action::Warn => self.outcome.warnings.push(violation),
-            Action::SetAlways => self.fields.push(FieldEdit {
-                key: site.list.pull_policy_key(),
-                old: site.pull_policy_raw,
-                new: "Always".to_owned(),
-            }),
-            // Admission pins once the digest is known ([`Findings::pin`]).
-            Action::Pin => {}
         }
     }
 
