@@ -332,28 +332,20 @@ impl PinRecord {
 
 impl Outcome {
     pub fn response(self) -> Response {
-        if !self.audit.is_empty() {
-            let message = self
-                .audit
-                .iter()
-                .map(|(v, action)| v.audit_line(*action))
-                .collect::<Vec<_>>()
-                .join("\n");
-            return reject(message, None).into();
-        }
         let mut warnings: Vec<String> = self.warnings.iter().map(Violation::warning).collect();
         warnings.extend(self.notes);
         let warnings = (!warnings.is_empty()).then_some(warnings);
-        if !self.rejections.is_empty() {
-            let message = self
-                .rejections
-                .iter()
-                .map(Violation::message)
-                .collect::<Vec<_>>()
-                .join("\n");
+        // An audit has no warnings (every finding goes into its list) and no rejections.
+        let lines: Vec<String> = if self.audit.is_empty() {
+            self.rejections.iter().map(Violation::message).collect()
+        } else {
+            let line = |(v, action): &(Violation, Action)| v.audit_line(*action);
+            self.audit.iter().map(line).collect()
+        };
+        if !lines.is_empty() {
             return ValidationResponse {
                 warnings,
-                ..reject(message, None)
+                ..reject(lines.join("\n"), None)
             }
             .into();
         }

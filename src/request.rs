@@ -219,12 +219,7 @@ pub fn read_traced(payload: &[u8]) -> Result<Payload<'_>, String> {
         #[serde(borrow)]
         dry_run: Option<&'a RawValue>,
         #[serde(borrow)]
-        user_info: Option<UserInfo<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct UserInfo<'a> {
-        #[serde(borrow)]
-        username: Option<Text<'a>>,
+        user_info: Option<&'a RawValue>,
     }
     #[derive(Deserialize)]
     struct Traced<'a> {
@@ -246,16 +241,33 @@ pub fn read_traced(payload: &[u8]) -> Result<Payload<'_>, String> {
     fn raw(o: Option<&RawValue>) -> Object<'_> {
         o.map_or(Object::Absent, |raw| Object::Raw(raw.get()))
     }
+    let request = match traced.request {
+        None => None,
+        Some(r) => {
+            // userInfo is read by the scanner alone, whichever reader reads the rest.
+            let username = match r.user_info {
+                None => None,
+                Some(raw) => {
+                    scan_username(&mut Scanner::new(raw.get().as_bytes())).map_err(|Unread| {
+                        "the request is not an AdmissionRequest: request.userInfo: \
+                         expected an object whose username is a string"
+                            .to_owned()
+                    })?
+                }
+            };
+            Some(Request {
+                kind: r.kind,
+                sub_resource: r.sub_resource,
+                operation: r.operation,
+                object: raw(r.object),
+                old_object: raw(r.old_object),
+                dry_run: r.dry_run.is_some(),
+                username,
+            })
+        }
+    };
     Ok(Payload {
-        request: traced.request.map(|r| Request {
-            kind: r.kind,
-            sub_resource: r.sub_resource,
-            operation: r.operation,
-            object: raw(r.object),
-            old_object: raw(r.old_object),
-            dry_run: r.dry_run.is_some(),
-            username: r.user_info.and_then(|u| u.username),
-        }),
+        request,
         settings: traced.settings.map(RawValue::get),
     })
 }
