@@ -161,7 +161,10 @@ impl Violation {
             Problem::Tag(TagVerdict::Unlisted { tag: t }) => {
                 format!("tag {:?} matches none of immutableTagPatterns", tag(t))
             }
-            Problem::Tag(TagVerdict::Pinned | TagVerdict::Immutable) => "tag".to_owned(),
+            // Only found where admission pins an immutable tag (pinImmutableTags).
+            Problem::Tag(TagVerdict::Pinned | TagVerdict::Immutable) => {
+                "tag not pinned to a digest".to_owned()
+            }
             Problem::PullPolicy {
                 policy, defaulted, ..
             } => {
@@ -176,7 +179,7 @@ impl Violation {
             Action::Warn => (reason, "admission warns"),
             Action::SetAlways => (reason, "admission sets Always"),
             Action::Pin if matches!(self.problem, Problem::Tag(TagVerdict::Immutable)) => {
-                ("tag not pinned to a digest".to_owned(), "admission pins it")
+                (reason, "admission pins it")
             }
             Action::Pin => (
                 format!("{reason}, not pinned to a digest"),

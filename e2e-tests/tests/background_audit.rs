@@ -11,7 +11,7 @@ mod common;
 use common::{container, deployment_with, evaluate};
 use e2e_tests::images::{Layout, Platform};
 use e2e_tests::proxy::FaultProxy;
-use e2e_tests::{AdmissionResponse, Policy, Registry, workspace_root};
+use e2e_tests::{AdmissionResponse, Policy, Registry};
 use serde_json::{Value, json};
 
 const AUDIT_FIXTURES: &[&str] = &[
@@ -28,13 +28,8 @@ const AUDIT_FIXTURES: &[&str] = &[
     "cronjob.json",
 ];
 
-fn load(path: &str) -> Value {
-    let path = workspace_root().join("test_data").join(path);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
 fn audit_fixture(name: &str) -> Value {
-    load(&format!("audit/{name}"))
+    common::test_data(&format!("audit/{name}"))
 }
 
 /// The audit-scanner's request for a live `object` (its `newAdmissionRequest`, as Go
@@ -189,7 +184,7 @@ fn an_audit_names_each_image_and_what_admission_does_about_it() {
     // Warn mode: what admission warns about is a violation too; image volumes and CronJobs.
     let resp = evaluate(
         &policy,
-        &load("settings-warn.json"),
+        &common::test_data("settings-warn.json"),
         &audit_fixture("statefulset.json"),
     );
     assert!(
@@ -215,8 +210,8 @@ fn every_kind_audit_lists_exactly_what_admission_does() {
     let policy = policy();
     let settings = [
         json!({}),
-        load("settings-warn.json"),
-        load("settings-strict.json"),
+        common::test_data("settings-warn.json"),
+        common::test_data("settings-strict.json"),
         json!({"pullPolicyAction": "ignore"}),
         json!({"pullPolicyAction": "reject", "mutableTagAction": "warn"}),
     ];
@@ -308,7 +303,7 @@ fn an_audit_in_pin_mode_asks_no_registry_and_says_admission_pins() {
         container("b", &format!("{host}/app:1.1"), Some("IfNotPresent")),
         container("c", &format!("{host}/app:1.0@{digest}"), Some("Always")),
     ]);
-    let settings = load("settings-pin.json");
+    let settings = common::test_data("settings-pin.json");
     let policy = policy();
 
     let audited = evaluate(&policy, &settings, &audit_request(&object));

@@ -3,19 +3,14 @@
 
 mod common;
 
-use e2e_tests::{AdmissionResponse, workspace_root};
+use e2e_tests::AdmissionResponse;
 use serde_json::Value;
-
-fn load(name: &str) -> Value {
-    let path = workspace_root().join("test_data").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
 
 fn answer(file: &str, settings: &str) -> (AdmissionResponse, Value) {
     let policy = common::policy(common::default_host());
-    let request = load(file);
+    let request = common::test_data(file);
     (
-        common::evaluate(&policy, &load(settings), &request),
+        common::evaluate(&policy, &common::test_data(settings), &request),
         request,
     )
 }

@@ -12,6 +12,12 @@ pub fn workspace_file(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A JSON file of `test_data/`, by its path there.
+pub fn test_data(name: &str) -> Value {
+    let text = workspace_file(&format!("test_data/{name}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("test_data/{name}: {e}"))
+}
+
 /// The policy under test, compiled once per test binary. A missing `policy.wasm` fails the
 /// test (build it with `make policy.wasm`, or point env `POLICY_WASM` at a build).
 pub fn policy_module() -> PolicyModule {
