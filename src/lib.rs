@@ -1,19 +1,36 @@
 //! immutable-images: a Kubewarden policy that makes sure the image a cluster runs is the image
 //! that was meant. This file only wires the waPC entry points; each module has one job.
 
-pub mod answer;
-pub mod evaluate;
-pub mod json;
-pub mod judge;
-pub mod mutate;
-pub mod pin;
-pub mod podspec;
-pub mod reference;
-pub mod request;
-pub mod scan;
-pub mod settings;
+mod evaluate;
+mod json;
+mod log;
+mod mutate;
+mod pin;
+mod podspec;
+mod reference;
+mod request;
+mod response;
+mod rules;
+mod scan;
+mod settings;
 
-use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+/// What the tests (`tests/`), the fuzz targets and their oracles (`fuzz/`) reach inside the
+/// policy. It is no API: the policy's surface is its waPC functions; the modules stay private.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::evaluate::{answer, validate, validate_bytes};
+    pub use crate::mutate::{Edit, FieldEdit};
+    pub use crate::pin::DigestResolver;
+    pub use crate::podspec::{ImageEntry, ImageList, PodSpecPath, StringField};
+    pub use crate::reference::{ImageRef, RefError, check_digest};
+    pub use crate::request::{Object, Payload, Request, read as read_payload};
+    pub use crate::response::Answer;
+    pub use crate::rules::{TagVerdict, judge_tag};
+    pub use crate::scan::Span;
+    pub use crate::settings::Settings;
+    pub use crate::settings::verdict as settings_verdict;
+}
+
 use wapc_guest::{CallResult, register_function};
 
 #[unsafe(no_mangle)]
@@ -33,19 +50,5 @@ fn validate(payload: &[u8]) -> CallResult {
 /// Unlike the SDK's helper, a settings document that cannot be read is an invalid-settings
 /// answer naming the key, not a host error.
 fn validate_settings(payload: &[u8]) -> CallResult {
-    Ok(serde_json::to_vec(&settings_verdict(payload))?)
-}
-
-/// The answer to `validate_settings` for a settings document.
-pub fn settings_verdict(payload: &[u8]) -> SettingsValidationResponse {
-    match settings::Settings::from_json(payload) {
-        Ok(_) => SettingsValidationResponse {
-            valid: true,
-            message: None,
-        },
-        Err(message) => SettingsValidationResponse {
-            valid: false,
-            message: Some(message),
-        },
-    }
+    Ok(serde_json::to_vec(&settings::verdict(payload))?)
 }

@@ -1,84 +1,60 @@
 //! Mutation as text: new `image`/`imagePullPolicy` (or `reference`/`pullPolicy`) values are
 //! spliced into the request's own JSON text of the object, where the reader found the values
-//! (a missing field is inserted right after the image value of its object). The object is
+//! (a missing field is inserted right after the image value of its entry). The object is
 //! never parsed into a tree nor written back: every byte not changed stays as it came (field
 //! order, unknown fields, numbers of any size, any nesting, escapes).
+//!
+//! The reader gives every place as a [`Span`] of the payload, and only for values of object
+//! members (it reads no entry written as an array), so a splice always writes into an object.
 
-use crate::scan::is_space;
+use crate::scan::Span;
 
-/// New values for fields of one container (or image volume `image`) object.
+/// New values for fields of one entry (a container, or an image volume's `image`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Edit<'a> {
+pub struct Edit {
     /// JSON pointer of the object holding the fields, e.g. `/spec/containers/0` (names the
     /// place; what a tree-based mutation would edit).
     pub pointer: String,
-    /// The image (`reference`) value's JSON text as written in the object: fields that are
-    /// absent are inserted right after it.
-    pub anchor: &'a str,
-    pub fields: Vec<FieldEdit<'a>>,
+    /// Where the entry's image (`reference`) value ends: absent fields are inserted there.
+    pub after_image: usize,
+    pub fields: Vec<FieldEdit>,
 }
 
 /// One field's new value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldEdit<'a> {
+pub struct FieldEdit {
     pub key: &'static str,
-    /// The current value's JSON text as written, when the field is present.
-    pub old: Option<&'a str>,
+    /// Where the current value stands, when the field is present (`null` included).
+    pub current: Option<Span>,
     pub new: String,
 }
 
-/// Where `raw` (a slice of `object`) sits in it.
-fn span(object: &[u8], raw: &str) -> Result<(usize, usize), String> {
-    let start = (raw.as_ptr() as usize).wrapping_sub(object.as_ptr() as usize);
-    let end = start.wrapping_add(raw.len());
-    if start <= end && end <= object.len() {
-        Ok((start, end))
-    } else {
-        Err("a value to mutate is not inside the object".into())
-    }
-}
-
-/// Whether the value starting at `start` is the value of an object member (`"key": value`),
-/// not an array element (a container written as an array has no field to write into).
-fn is_member_value(object: &[u8], start: usize) -> bool {
-    object[..start].iter().rev().find(|&&b| !is_space(b)) == Some(&b':')
-}
-
-/// `object` (JSON text) with the edits spliced in. The values the edits name must be slices of
-/// `object`, each the value of a member of the object at the edit's pointer; edits must not
-/// overlap.
-pub fn splice(object: &[u8], edits: &[Edit<'_>]) -> Result<Vec<u8>, String> {
+/// The object at `object` in `payload` with the edits spliced in. Edits must lie inside the
+/// object and must not overlap.
+pub fn splice(payload: &[u8], object: Span, edits: &[Edit]) -> Result<Vec<u8>, String> {
     // (start, end, what goes there): a replacement of start..end, or an insertion at start.
-    let mut cuts: Vec<(usize, usize, &FieldEdit<'_>)> = Vec::new();
-    for edit in edits {
-        let not_an_object = || format!("no object at {} to mutate", edit.pointer);
-        let (anchor_start, anchor_end) = span(object, edit.anchor)?;
-        if !is_member_value(object, anchor_start) {
-            return Err(not_an_object());
-        }
-        for field in &edit.fields {
-            cuts.push(match field.old {
-                Some(old) => {
-                    let (start, end) = span(object, old)?;
-                    if !is_member_value(object, start) {
-                        return Err(not_an_object());
-                    }
-                    (start, end, field)
-                }
-                None => (anchor_end, anchor_end, field),
-            });
-        }
-    }
+    let mut cuts: Vec<(usize, usize, &FieldEdit)> = edits
+        .iter()
+        .flat_map(|edit| {
+            edit.fields.iter().map(|field| match field.current {
+                Some(span) => (span.start, span.end, field),
+                None => (edit.after_image, edit.after_image, field),
+            })
+        })
+        .collect();
     cuts.sort_unstable_by_key(|&(start, end, _)| (start, end));
     let extra: usize = cuts.iter().map(|(_, _, f)| f.new.len() + 24).sum();
-    let mut out = Vec::with_capacity(object.len() + extra);
-    let mut at = 0;
+    let mut out = Vec::with_capacity(object.end - object.start + extra);
+    let mut at = object.start;
     for (start, end, field) in cuts {
-        if start < at {
-            return Err(format!("overlapping edits of {}", field.key));
+        if start < at || end > object.end {
+            return Err(format!(
+                "an edit of {} overlaps another or leaves the object",
+                field.key
+            ));
         }
-        out.extend_from_slice(&object[at..start]);
-        if field.old.is_none() {
+        out.extend_from_slice(&payload[at..start]);
+        if field.current.is_none() {
             out.extend_from_slice(b",\"");
             out.extend_from_slice(field.key.as_bytes());
             out.extend_from_slice(b"\":");
@@ -86,7 +62,7 @@ pub fn splice(object: &[u8], edits: &[Edit<'_>]) -> Result<Vec<u8>, String> {
         write_json_string(&mut out, &field.new);
         at = end;
     }
-    out.extend_from_slice(&object[at..]);
+    out.extend_from_slice(&payload[at..object.end]);
     Ok(out)
 }
 
@@ -100,27 +76,35 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
 mod tests {
     use super::*;
 
-    /// The edit of the container holding `image` (a slice of `object`).
-    fn edit<'a>(
-        object: &'a str,
-        image: &str,
-        fields: Vec<(&'static str, Option<&str>, &str)>,
-    ) -> Edit<'a> {
-        let find = |needle: &str| {
-            let at = object.find(needle).unwrap();
-            &object[at..at + needle.len()]
-        };
+    /// The span of `needle` in `text`.
+    fn span_of(text: &str, needle: &str) -> Span {
+        let start = text.find(needle).unwrap();
+        Span {
+            start,
+            end: start + needle.len(),
+        }
+    }
+
+    /// The edit of the entry whose image value is `image` (found in `object`).
+    fn edit(object: &str, image: &str, fields: Vec<(&'static str, Option<&str>, &str)>) -> Edit {
         Edit {
             pointer: String::new(),
-            anchor: find(image),
+            after_image: span_of(object, image).end,
             fields: fields
                 .into_iter()
-                .map(|(key, old, new)| FieldEdit {
+                .map(|(key, current, new)| FieldEdit {
                     key,
-                    old: old.map(find),
+                    current: current.map(|c| span_of(object, c)),
                     new: new.into(),
                 })
                 .collect(),
+        }
+    }
+
+    fn whole(text: &str) -> Span {
+        Span {
+            start: 0,
+            end: text.len(),
         }
     }
 
@@ -143,11 +127,35 @@ mod tests {
                 vec![("imagePullPolicy", Some(r#""IfNotPresent""#), "Always")],
             ),
         ];
-        let out = String::from_utf8(splice(object.as_bytes(), &edits).unwrap()).unwrap();
+        let out =
+            String::from_utf8(splice(object.as_bytes(), whole(object), &edits).unwrap()).unwrap();
         assert_eq!(
             out,
             r#"{"spec": {"containers": [ {"name":"a", "image" : "nginx:1@sha256:ab","imagePullPolicy":"Always", "x":1e400},
             {"imagePullPolicy":"Always","image":"busybox"}]}}"#
+        );
+    }
+
+    #[test]
+    fn a_null_value_is_replaced_where_it_stands() {
+        let object = r#"{"image":"a","x":1,"imagePullPolicy":null}"#;
+        let e = edit(
+            object,
+            r#""a""#,
+            vec![("imagePullPolicy", Some("null"), "Always")],
+        );
+        let out = splice(object.as_bytes(), whole(object), &[e]).unwrap();
+        assert_eq!(out, br#"{"image":"a","x":1,"imagePullPolicy":"Always"}"#);
+    }
+
+    #[test]
+    fn only_the_object_is_written() {
+        let payload = r#"{"request":{"object":{"image":"a"},"x":1}}"#;
+        let object = span_of(payload, r#"{"image":"a"}"#);
+        let e = edit(payload, r#""a""#, vec![("image", Some(r#""a""#), "b")]);
+        assert_eq!(
+            splice(payload.as_bytes(), object, &[e]).unwrap(),
+            br#"{"image":"b"}"#
         );
     }
 
@@ -159,46 +167,18 @@ mod tests {
             r#""a""#,
             vec![("image", Some(r#""a""#), "q\"\\\u{1}")],
         )];
-        let out = splice(object.as_bytes(), &edits).unwrap();
+        let out = splice(object.as_bytes(), whole(object), &edits).unwrap();
         assert_eq!(out, br#"{"image":"q\"\\\u0001"}"#);
     }
 
     #[test]
-    fn values_outside_the_object_and_overlaps_are_errors() {
+    fn overlapping_edits_and_edits_outside_the_object_are_errors() {
         let object = r#"{"image":"a"}"#;
-        let elsewhere = String::from(r#""a""#);
-        let e = splice(
-            object.as_bytes(),
-            &[Edit {
-                pointer: String::new(),
-                anchor: &elsewhere,
-                fields: vec![],
-            }],
-        )
-        .unwrap_err();
-        assert_eq!(e, "a value to mutate is not inside the object");
         let twice = edit(object, r#""a""#, vec![("image", Some(r#""a""#), "b")]);
-        let e = splice(object.as_bytes(), &[twice.clone(), twice]).unwrap_err();
-        assert_eq!(e, "overlapping edits of image");
-    }
-
-    #[test]
-    fn a_container_written_as_an_array_is_not_written_into() {
-        let object = r#"{"containers":[["a", "nginx:1", null]]}"#;
-        let mut e = edit(
-            object,
-            r#""nginx:1""#,
-            vec![("imagePullPolicy", None, "Always")],
-        );
-        e.pointer = "/containers/0".into();
-        let err = splice(object.as_bytes(), &[e]).unwrap_err();
-        assert_eq!(err, "no object at /containers/0 to mutate");
-        let object = r#"{"containers":[{"image" :"x","imagePullPolicy":"Never"}]}"#;
-        let e = edit(
-            object,
-            r#""x""#,
-            vec![("imagePullPolicy", Some(r#""Never""#), "Always")],
-        );
-        assert!(splice(object.as_bytes(), &[e]).is_ok());
+        let e = splice(object.as_bytes(), whole(object), &[twice.clone(), twice]).unwrap_err();
+        assert_eq!(e, "an edit of image overlaps another or leaves the object");
+        let outside = edit(object, r#""a""#, vec![("image", Some(r#""a""#), "b")]);
+        let e = splice(object.as_bytes(), Span { start: 0, end: 3 }, &[outside]).unwrap_err();
+        assert_eq!(e, "an edit of image overlaps another or leaves the object");
     }
 }

@@ -193,6 +193,41 @@ impl ImageRef {
     }
 }
 
+/// An `exemptImages` glob with its name normalized as an image reference's name is, so that
+/// it means what the same text means as an image: `nginx:*` is
+/// `docker.io/library/nginx:*`, `team/app*` is `docker.io/team/app*`, `index.docker.io/x` is
+/// `docker.io/library/x`. Where the first component has a glob character (`*`, `?`, `[`), the
+/// pattern may match any registry and is taken as written; a one-component Docker Hub path
+/// that starts with one (`docker.io/*`) may match any repository there and gets no
+/// `library/`. The tag and digest part (after the first `:` of the last component, or the
+/// first `@`) is kept as written.
+pub fn normalize_image_glob(glob: &str) -> String {
+    let name_end = glob.find('@').unwrap_or(glob.len());
+    let last_start = glob[..name_end].rfind('/').map_or(0, |i| i + 1);
+    let name_end = glob[last_start..name_end]
+        .find(':')
+        .map_or(name_end, |i| last_start + i);
+    let (name, rest) = glob.split_at(name_end);
+    let (first, path) = match name.split_once('/') {
+        Some((first, _)) if first.contains(['*', '?', '[']) => return glob.to_owned(),
+        Some((first, path)) if is_registry(first) => (first, path),
+        _ if name.starts_with(['*', '?', '[']) => return glob.to_owned(),
+        _ => (DOCKER_HUB, name),
+    };
+    let registry = if first == DOCKER_HUB_LEGACY {
+        DOCKER_HUB
+    } else {
+        first
+    };
+    let library =
+        if registry == DOCKER_HUB && !path.contains('/') && !path.starts_with(['*', '?', '[']) {
+            OFFICIAL_PREFIX
+        } else {
+            ""
+        };
+    format!("{registry}/{library}{path}{rest}")
+}
+
 /// Docker's rule (`splitDockerDomain`): a first component is a registry if it has a `.` or
 /// `:` (a bracketed IPv6 address has `:`), is `localhost`, or has an uppercase letter (a
 /// repository cannot, so `Myregistry/app` is pulled from the host `Myregistry`).

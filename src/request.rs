@@ -1,22 +1,19 @@
-//! Reading the `validate` payload, `{"request": <AdmissionRequest>, "settings": {...}}`.
+//! Reading the `validate` payload, `{"request": <AdmissionRequest>, "settings": {...}}`: the
+//! one reader of the request. Each field the policy uses is read here, with the scanner of
+//! [`crate::scan`], in one pass, whatever the order of the keys; the objects' images are read
+//! by `podspec.rs` in the same pass. What the reader refuses is named by its path.
 //!
-//! Two readers give the same [`Payload`]. The fast one ([`read_fast`]) reads the request in
-//! one pass with the strict scanner of [`crate::scan`]. policy-evaluator (policy-server,
-//! kwctl) builds the payload as serde_json values without `preserve_order`, so the request's
-//! keys come sorted: `kind` before `object` and `oldObject`, `operation` and `subResource`
-//! after them. The objects are read by the kind's shape as they stream by (only their images,
-//! and where they sit), and what the operation and subresource decide is settled once the
-//! request is read. Where `kind` comes after an object (other hosts), that object is captured
-//! and read afterwards. The traced reader
-//! ([`read_traced`], serde_json) captures the objects and names the path of any error; it
-//! serves when the fast one gives up (for the message, or to read what the scanner leaves to
-//! serde_json).
+//! policy-evaluator (policy-server, kwctl) builds the payload as serde_json values without
+//! `preserve_order`, so the request's keys come sorted: `kind` before `object` and
+//! `oldObject`, `operation` and `subResource` after them. The objects are read by their kind's
+//! pod spec path as they stream by, and what the operation and subresource decide is settled
+//! once the request is read. Where `kind` comes after an object (other hosts: the slow path),
+//! the object is skipped and its span kept, and it is read in place once the kind is known.
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use std::borrow::Cow;
 
-use crate::podspec::{self, ObjectImages, Shape, Text};
-use crate::scan::{self, Scanner, Unread};
+use crate::podspec::{self, ObjectImages, PodSpecPath, read_text};
+use crate::scan::{self, Scanner, Span, Stop, Why};
 
 /// An `object` or `oldObject` field as read.
 #[derive(Debug, Default)]
@@ -24,36 +21,35 @@ pub enum Object<'a> {
     /// Absent or `null`.
     #[default]
     Absent,
-    /// Present but not needed (another kind, or an old object outside UPDATE).
+    /// Present but not needed (another kind, an old object outside UPDATE), or an old object
+    /// that cannot be read (it only saves work: without it every image is judged).
     Skipped,
-    /// Captured whole (its JSON text), to be read by its shape afterwards.
-    Raw(&'a str),
-    /// Its images, read in the pass over the request, as the given shape; and its JSON text
-    /// (bytes the scanner skipped, so not checked for UTF-8).
-    Read(Shape, ObjectImages<'a>, &'a [u8]),
+    /// Skipped before its kind was known, to be read in place.
+    Later(Span),
+    /// Its images, read with this pod spec path, and its span in the payload.
+    Read(PodSpecPath, ObjectImages<'a>, Span),
 }
 
-#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+/// The request's `kind`.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct GroupVersionKind<'a> {
     /// Absent only in hand-written requests; then the kind alone decides.
-    #[serde(borrow)]
-    pub group: Option<Text<'a>>,
-    #[serde(borrow)]
-    pub kind: Option<Text<'a>>,
+    pub group: Option<Cow<'a, str>>,
+    pub kind: Option<Cow<'a, str>>,
 }
 
 /// What the policy reads of an AdmissionRequest.
 #[derive(Debug, Default)]
 pub struct Request<'a> {
     pub kind: Option<GroupVersionKind<'a>>,
-    pub sub_resource: Option<Text<'a>>,
-    pub operation: Option<Text<'a>>,
+    pub sub_resource: Option<Cow<'a, str>>,
+    pub operation: Option<Cow<'a, str>>,
     pub object: Object<'a>,
     pub old_object: Object<'a>,
     /// `dryRun` is present and not `null`.
     pub dry_run: bool,
     /// `userInfo.username`.
-    pub username: Option<Text<'a>>,
+    pub username: Option<Cow<'a, str>>,
 }
 
 impl Request<'_> {
@@ -63,16 +59,29 @@ impl Request<'_> {
     /// audit-scanner sets neither. Both must be missing, so a request from the API server is
     /// never taken for an audit.
     pub fn is_background_audit(&self) -> bool {
-        !self.dry_run && self.username.as_ref().is_none_or(|u| u.as_str().is_empty())
+        !self.dry_run && self.username.as_deref().is_none_or(str::is_empty)
     }
 
-    /// The shape of the object, from what has been read so far.
-    pub fn shape(&self) -> Option<Shape> {
+    /// The kind named by the request (`""` when it names none).
+    pub fn kind_name(&self) -> &str {
+        self.kind
+            .as_ref()
+            .and_then(|k| k.kind.as_deref())
+            .unwrap_or("")
+    }
+
+    pub fn operation(&self) -> &str {
+        self.operation.as_deref().unwrap_or("")
+    }
+
+    /// Where the object's pod spec is, from what has been read so far; `None` for a kind or
+    /// subresource that holds no judged images, or while the kind is unknown.
+    pub fn pod_spec_path(&self) -> Option<PodSpecPath> {
         let gvk = self.kind.as_ref()?;
-        podspec::shape_of(
-            gvk.group.as_ref().map(Text::as_str),
-            gvk.kind.as_ref()?.as_str(),
-            self.sub_resource.as_ref().map_or("", Text::as_str),
+        podspec::pod_spec_path(
+            gvk.group.as_deref(),
+            gvk.kind.as_deref()?,
+            self.sub_resource.as_deref().unwrap_or(""),
         )
     }
 }
@@ -82,85 +91,128 @@ impl Request<'_> {
 pub struct Payload<'a> {
     pub request: Option<Request<'a>>,
     /// The settings' JSON text.
-    pub settings: Option<&'a str>,
+    pub settings: Option<&'a [u8]>,
 }
 
-/// Reads the payload in one pass; `None` when the scanner gives up, for [`read_traced`] to
-/// read or explain.
-pub fn read_fast(payload: &[u8]) -> Option<Payload<'_>> {
-    scan_payload(payload).ok()
-}
-
-fn scan_payload(bytes: &[u8]) -> scan::Result<Payload<'_>> {
+/// Reads the payload; an error says what is wrong and names where.
+pub fn read(bytes: &[u8]) -> Result<Payload<'_>, String> {
     let mut s = Scanner::new(bytes);
     let mut payload = Payload {
         request: None,
         settings: None,
     };
-    s.fields([b"request", b"settings"], |s, field| {
+    let read = read_payload(&mut s, &mut payload).and_then(|()| s.end());
+    if read.is_err() {
+        return Err(explain(&s, payload.request.as_ref()));
+    }
+    if let Some(request) = &mut payload.request {
+        let object = std::mem::take(&mut request.object);
+        request.object = read_later(bytes, request, object, true)?;
+        let old_object = std::mem::take(&mut request.old_object);
+        request.old_object = read_later(bytes, request, old_object, false)?;
+    }
+    Ok(payload)
+}
+
+/// The message for a payload the scanner stopped in: by where it stopped, the payload, the
+/// request, or an object of the request's kind that is not what a Kubernetes object has.
+#[cold]
+fn explain(s: &Scanner<'_>, request: Option<&Request<'_>>) -> String {
+    let why = s.why();
+    match why.path.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => format!(
+            "the payload is not a Kubewarden validation request: {}",
+            why.message
+        ),
+        ["request", "object", ref rest @ ..] if !why.malformed => {
+            let kind = request.map_or("", Request::kind_name);
+            cannot_read(kind, rest, &why.message)
+        }
+        _ => format!(
+            "the request is not an AdmissionRequest: {}: {}",
+            Why::dotted(&why.path),
+            why.message
+        ),
+    }
+}
+
+/// `cannot read the Pod: spec.containers[0].image: invalid type: ...`
+fn cannot_read(kind: &str, path: &[&str], why: &str) -> String {
+    if path.is_empty() {
+        format!("cannot read the {kind}: {why}")
+    } else {
+        format!("cannot read the {kind}: {}: {why}", Why::dotted(path))
+    }
+}
+
+fn read_payload<'a>(s: &mut Scanner<'a>, payload: &mut Payload<'a>) -> scan::Result<()> {
+    s.fields(["request", "settings"], |s, field| {
         if s.null()? {
             return Ok(());
         }
         match field {
-            0 => payload.request = Some(scan_request(s)?),
-            _ => payload.settings = Some(std::str::from_utf8(s.skip()?).map_err(|_| Unread)?),
+            0 => {
+                // Kept in the payload as it is read, for the message if reading stops.
+                let request = payload.request.insert(Request::default());
+                read_request(s, request)
+            }
+            _ => {
+                let span = s.skip()?;
+                payload.settings = Some(&s.bytes()[span.start..span.end]);
+                Ok(())
+            }
         }
-        Ok(())
-    })?;
-    s.end()?;
-    Ok(payload)
+    })
 }
 
-fn scan_request<'a>(s: &mut Scanner<'a>) -> scan::Result<Request<'a>> {
-    let mut r = Request::default();
+fn read_request<'a>(s: &mut Scanner<'a>, r: &mut Request<'a>) -> scan::Result<()> {
     let names = [
-        &b"kind"[..],
-        b"subResource",
-        b"operation",
-        b"object",
-        b"oldObject",
-        b"dryRun",
-        b"userInfo",
+        "kind",
+        "subResource",
+        "operation",
+        "object",
+        "oldObject",
+        "dryRun",
+        "userInfo",
     ];
     s.fields(names, |s, field| {
         match field {
-            0 => r.kind = scan_gvk(s)?,
-            1 => r.sub_resource = podspec::scan_text(s)?,
-            2 => r.operation = podspec::scan_text(s)?,
-            3 => r.object = object_field(&r, s, true)?,
-            4 => r.old_object = object_field(&r, s, false)?,
+            0 => r.kind = read_gvk(s)?,
+            1 => r.sub_resource = read_text(s)?,
+            2 => r.operation = read_text(s)?,
+            3 => r.object = read_object_field(r, s, true)?,
+            4 => r.old_object = read_object_field(r, s, false)?,
             5 => {
                 r.dry_run = !s.null()?;
                 if r.dry_run {
                     s.skip()?;
                 }
             }
-            _ => r.username = scan_username(s)?,
+            _ => r.username = read_username(s)?,
         }
         Ok(())
-    })?;
-    Ok(r)
+    })
 }
 
 /// `userInfo.username`, or `None` when `userInfo` or its username is absent or `null`.
-fn scan_username<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<Text<'a>>> {
+fn read_username<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<Cow<'a, str>>> {
     let mut username = None;
     if !s.null()? {
-        s.fields([b"username"], |s, _| {
-            username = podspec::scan_text(s)?;
+        s.fields(["username"], |s, _| {
+            username = read_text(s)?;
             Ok(())
         })?;
     }
     Ok(username)
 }
 
-fn scan_gvk<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<GroupVersionKind<'a>>> {
+fn read_gvk<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<GroupVersionKind<'a>>> {
     if s.null()? {
         return Ok(None);
     }
     let mut gvk = GroupVersionKind::default();
-    s.fields([b"group", b"kind"], |s, field| {
-        let text = podspec::scan_text(s)?;
+    s.fields(["group", "kind"], |s, field| {
+        let text = read_text(s)?;
         match field {
             0 => gvk.group = text,
             _ => gvk.kind = text,
@@ -170,249 +222,235 @@ fn scan_gvk<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<GroupVersionKind<'a>
     Ok(Some(gvk))
 }
 
-/// Reads an object field as far as what is known of the request allows.
-fn object_field<'a>(r: &Request<'a>, s: &mut Scanner<'a>, new: bool) -> scan::Result<Object<'a>> {
-    let operation = r.operation.as_ref().map(Text::as_str);
-    let needed = match operation {
+/// Whether the operation (when known) needs this object: none for DELETE and CONNECT, the
+/// old one only for UPDATE.
+fn needed(operation: Option<&str>, new: bool) -> bool {
+    match operation {
         Some("DELETE" | "CONNECT") => false,
         Some("UPDATE") | None => true,
         Some(_) => new,
-    };
+    }
+}
+
+/// Reads an object field as far as what is known of the request allows.
+fn read_object_field<'a>(
+    r: &Request<'a>,
+    s: &mut Scanner<'a>,
+    new: bool,
+) -> scan::Result<Object<'a>> {
     let known_kind = r.kind.as_ref().is_some_and(|k| k.kind.is_some());
-    // Only a known kind has a shape.
-    let shape = r.shape();
-    if !needed || (known_kind && shape.is_none()) {
+    let path = r.pod_spec_path();
+    if !needed(r.operation.as_deref(), new) || (known_kind && path.is_none()) {
         s.skip()?;
         return Ok(Object::Skipped);
     }
     if s.null()? {
         return Ok(Object::Absent);
     }
-    match shape {
-        Some(shape) => {
-            s.peek();
-            let start = s.position();
-            let images = podspec::scan_object(s, shape)?;
-            Ok(Object::Read(shape, images, s.since(start)))
-        }
-        None => Ok(Object::Raw(
-            std::str::from_utf8(s.skip()?).map_err(|_| Unread)?,
+    let Some(path) = path else {
+        // The slow path: the kind comes later.
+        return Ok(Object::Later(s.skip()?));
+    };
+    s.peek();
+    let start = s.position();
+    if new {
+        let images = podspec::read_object(s, path)?;
+        return Ok(Object::Read(
+            path,
+            images,
+            Span {
+                start,
+                end: s.position(),
+            },
+        ));
+    }
+    // An old object that cannot be read is skipped (JSON that is not malformed).
+    match podspec::read_object(s, path) {
+        Ok(images) => Ok(Object::Read(
+            path,
+            images,
+            Span {
+                start,
+                end: s.position(),
+            },
         )),
+        Err(Stop) => {
+            s.rewind(start);
+            s.skip()?;
+            Ok(Object::Skipped)
+        }
     }
 }
 
-/// Reads the payload capturing the objects whole; an error names where it is.
-pub fn read_traced(payload: &[u8]) -> Result<Payload<'_>, String> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Captured<'a> {
-        #[serde(borrow)]
-        kind: Option<GroupVersionKind<'a>>,
-        #[serde(borrow)]
-        sub_resource: Option<Text<'a>>,
-        #[serde(borrow)]
-        operation: Option<Text<'a>>,
-        #[serde(borrow)]
-        object: Option<&'a RawValue>,
-        #[serde(borrow)]
-        old_object: Option<&'a RawValue>,
-        #[serde(borrow)]
-        dry_run: Option<&'a RawValue>,
-        #[serde(borrow)]
-        user_info: Option<&'a RawValue>,
-    }
-    #[derive(Deserialize)]
-    struct Traced<'a> {
-        #[serde(borrow)]
-        request: Option<Captured<'a>>,
-        #[serde(borrow)]
-        settings: Option<&'a RawValue>,
-    }
-    let traced: Traced = crate::json::read(payload).map_err(|e| {
-        if e.path.is_empty() {
-            format!(
-                "the payload is not a Kubewarden validation request: {}",
-                e.error
-            )
-        } else {
-            format!("the request is not an AdmissionRequest: {e}")
-        }
-    })?;
-    fn raw(o: Option<&RawValue>) -> Object<'_> {
-        o.map_or(Object::Absent, |raw| Object::Raw(raw.get()))
-    }
-    let request = match traced.request {
-        None => None,
-        Some(r) => {
-            // userInfo is read by the scanner alone, whichever reader reads the rest.
-            let username = match r.user_info {
-                None => None,
-                Some(raw) => {
-                    scan_username(&mut Scanner::new(raw.get().as_bytes())).map_err(|Unread| {
-                        "the request is not an AdmissionRequest: request.userInfo: \
-                         expected an object whose username is a string"
-                            .to_owned()
-                    })?
-                }
-            };
-            Some(Request {
-                kind: r.kind,
-                sub_resource: r.sub_resource,
-                operation: r.operation,
-                object: raw(r.object),
-                old_object: raw(r.old_object),
-                dry_run: r.dry_run.is_some(),
-                username,
-            })
-        }
+/// Reads an object skipped before its kind was known (the slow path), in place.
+#[cold]
+fn read_later<'a>(
+    bytes: &'a [u8],
+    r: &Request<'a>,
+    object: Object<'a>,
+    new: bool,
+) -> Result<Object<'a>, String> {
+    let Object::Later(span) = object else {
+        return Ok(object);
     };
-    Ok(Payload {
-        request,
-        settings: traced.settings.map(RawValue::get),
-    })
+    let Some(path) = r
+        .pod_spec_path()
+        .filter(|_| needed(r.operation.as_deref(), new))
+    else {
+        return Ok(Object::Skipped);
+    };
+    crate::log::debug(
+        "the object came before its kind in the request, so it is read in a second pass",
+    );
+    let mut s = Scanner::at(bytes, span.start);
+    match podspec::read_object(&mut s, path) {
+        Ok(images) => Ok(Object::Read(path, images, span)),
+        Err(Stop) if new => {
+            let why = s.why();
+            let path: Vec<&str> = why.path.iter().map(String::as_str).collect();
+            Err(cannot_read(r.kind_name(), &path, &why.message))
+        }
+        Err(Stop) => Ok(Object::Skipped),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rstest::rstest;
 
-    fn fast(json: &str) -> Request<'_> {
-        read_fast(json.as_bytes()).unwrap().request.unwrap()
+    fn request(json: &str) -> Request<'_> {
+        read(json.as_bytes()).unwrap().request.unwrap()
     }
 
     #[test]
     fn in_go_order_the_object_is_read_in_the_same_pass() {
-        let r = fast(
+        let r = request(
             r#"{"request":{"uid":"u","kind":{"group":"apps","version":"v1","kind":"Deployment"},
             "operation":"CREATE","object":{"kind":"Deployment","spec":{"template":{"spec":
             {"containers":[{"name":"a","image":"nginx"}]}}}},"oldObject":null}}"#,
         );
-        let Object::Read(Shape::Workload, images, _) = &r.object else {
+        let Object::Read(PodSpecPath::Workload, images, _) = &r.object else {
             panic!("{:?}", r.object)
         };
-        assert_eq!(
-            images.sites.as_ref().unwrap()[0]
-                .image
-                .as_ref()
-                .unwrap()
-                .as_str(),
-            "nginx"
-        );
+        assert_eq!(images.images.as_ref().unwrap()[0].image(), Some("nginx"));
         assert!(matches!(r.old_object, Object::Skipped));
     }
 
-    #[test]
-    fn the_text_of_an_object_read_in_the_pass_is_known_wherever_it_sits() {
-        let object = r#"{"spec":{"containers":[]},"x":"}"}"#;
-        for payload in [
-            format!(
-                r#"{{"request":{{"kind":{{"group":"","kind":"Pod"}},"operation":"CREATE",
-                "object" :  {object}  ,
-                "oldObject":null}}}}"#
-            ),
-            // Last in the request.
-            format!(
-                r#"{{"request":{{"kind":{{"kind":"Pod"}},"operation":"CREATE","object":{object}}}}}"#
-            ),
-        ] {
-            let r = fast(&payload);
-            let Object::Read(Shape::Pod, _, text) = r.object else {
-                panic!("{payload}: {:?}", r.object)
-            };
-            assert_eq!(text, object.as_bytes(), "{payload}");
-        }
-        // Escaped keys are decoded: the object's own, or the key after it.
-        for payload in [
-            format!(
-                r#"{{"request":{{"kind":{{"kind":"Pod"}},"operation":"CREATE","obj\u0065ct":{object}}}}}"#
-            ),
-            format!(
-                r#"{{"request":{{"kind":{{"kind":"Pod"}},"operation":"CREATE","object":{object},"\u0064ryRun":false}}}}"#
-            ),
-        ] {
-            let r = fast(&payload);
-            assert!(
-                matches!(r.object, Object::Read(Shape::Pod, _, text) if text == object.as_bytes()),
-                "{payload}"
-            );
-        }
-    }
+    const OBJECT: &str = r#"{"spec":{"containers":[]},"x":"}"}"#;
 
-    #[test]
-    fn an_object_before_its_kind_is_captured() {
-        let r = fast(
-            r#"{"request":{"object":{"spec":{}},"kind":{"group":"","kind":"Pod"},"operation":"CREATE"}}"#,
-        );
-        assert!(matches!(r.object, Object::Raw(_)), "{:?}", r.object);
-    }
-
-    #[test]
-    fn objects_that_are_not_needed_are_skipped() {
-        let r = fast(
-            r#"{"request":{"kind":{"group":"","kind":"ConfigMap"},"operation":"CREATE","object":{"data":{}}}}"#,
-        );
-        assert!(matches!(r.object, Object::Skipped));
-        let r = fast(
-            r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"CREATE","object":{"spec":{}},"oldObject":{"spec":{}}}}"#,
-        );
-        assert!(matches!(r.object, Object::Read(..)));
-        assert!(matches!(r.old_object, Object::Skipped));
-        let r = fast(
-            r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"DELETE","object":null,"oldObject":{"spec":{}}}}"#,
-        );
-        assert!(matches!(r.old_object, Object::Skipped));
-    }
-
-    #[test]
-    fn an_audit_is_a_request_without_username_and_without_dry_run() {
-        let request = |extra: &str| {
-            format!(
-                r#"{{"request":{{"kind":{{"group":"","kind":"Pod"}},"operation":"CREATE"{extra}}}}}"#
-            )
+    #[rstest]
+    #[case::between_keys_with_spaces(
+        r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"CREATE","object" :  OBJECT  ,"oldObject":null}}"#
+    )]
+    #[case::last(r#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","object":OBJECT}}"#)]
+    #[case::escaped_key(
+        r#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","obj\u0065ct":OBJECT}}"#
+    )]
+    #[case::escaped_key_after_it(
+        r#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","object":OBJECT,"\u0064ryRun":false}}"#
+    )]
+    #[case::before_its_kind(
+        r#"{"request":{"object":OBJECT,"kind":{"group":"","kind":"Pod"},"operation":"CREATE"}}"#
+    )]
+    fn the_span_of_the_object_is_known_wherever_it_sits(#[case] payload: &str) {
+        let payload = payload.replace("OBJECT", OBJECT);
+        let r = request(&payload);
+        let Object::Read(PodSpecPath::Pod, _, span) = r.object else {
+            panic!("{:?}", r.object)
         };
-        for (extra, audit) in [
-            ("", true),
-            (r#","userInfo":{}"#, true),
-            (r#","userInfo":null,"dryRun":null"#, true),
-            (r#","userInfo":{"username":"","groups":["g"]}"#, true),
-            (r#","userInfo":{"username":"system:anonymous"}"#, false),
-            (r#","dryRun":false"#, false),
-            (r#","dryRun":true,"userInfo":{}"#, false),
-            (r#","dryRun":false,"userInfo":{"username":"alice"}"#, false),
-        ] {
-            let payload = request(extra);
-            assert_eq!(fast(&payload).is_background_audit(), audit, "{payload}");
-            let traced = read_traced(payload.as_bytes()).unwrap().request.unwrap();
-            assert_eq!(traced.is_background_audit(), audit, "{payload}");
-        }
-        // userInfo of the wrong type is left to the traced reader, which names it.
-        let bad = request(r#","userInfo":"alice""#);
-        assert!(read_fast(bad.as_bytes()).is_none());
-        let e = read_traced(bad.as_bytes()).unwrap_err();
-        assert!(e.contains("request.userInfo"), "{e}");
+        assert_eq!(&payload[span.start..span.end], OBJECT);
     }
 
-    #[test]
-    fn the_fast_reader_refuses_what_the_traced_one_explains() {
-        for bad in [
-            r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"CREATE","object":[1]}}"#,
-            r#"{"request":{"kind":{"group":"","kind":"Pod"},"object":{"spec":{"containers":{}}}}}"#,
-            r#"{"request":{"kind":{"kind":"Pod"},"kind":{"kind":"Pod"}}}"#,
-            r#"{"request":{}} trailing"#,
-        ] {
-            assert!(read_fast(bad.as_bytes()).is_none(), "{bad}");
-        }
-        let e = read_traced(br#"{"request":{"operation":7}}"#).unwrap_err();
-        assert!(
-            e.starts_with(
-                "the request is not an AdmissionRequest: request.operation: invalid type"
-            ),
-            "{e}"
+    #[rstest]
+    #[case::another_kind(
+        r#"{"request":{"kind":{"group":"","kind":"ConfigMap"},"operation":"UPDATE","oldObject":{"data":{}}}}"#,
+        false
+    )]
+    #[case::old_object_of_a_create(
+        r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"CREATE","oldObject":{"spec":{}}}}"#,
+        false
+    )]
+    #[case::old_object_of_a_delete(
+        r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"DELETE","oldObject":{"spec":{}}}}"#,
+        false
+    )]
+    #[case::an_unreadable_old_object(
+        r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"UPDATE","oldObject":{"spec":{"containers":7}}}}"#,
+        false
+    )]
+    #[case::old_object_of_an_update(
+        r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"UPDATE","oldObject":{"spec":{}}}}"#,
+        true
+    )]
+    #[case::old_object_of_an_update_before_its_kind(
+        r#"{"request":{"oldObject":{"spec":{}},"kind":{"group":"","kind":"Pod"},"operation":"UPDATE"}}"#,
+        true
+    )]
+    fn old_objects_are_read_only_where_needed(#[case] payload: &str, #[case] read_it: bool) {
+        let r = request(payload);
+        let old = &r.old_object;
+        assert_eq!(matches!(old, Object::Read(..)), read_it, "{old:?}");
+        assert!(read_it || matches!(old, Object::Skipped), "{old:?}");
+    }
+
+    #[rstest]
+    #[case::nothing("", true)]
+    #[case::empty_user_info(r#","userInfo":{}"#, true)]
+    #[case::nulls(r#","userInfo":null,"dryRun":null"#, true)]
+    #[case::empty_username(r#","userInfo":{"username":"","groups":["g"]}"#, true)]
+    #[case::anonymous(r#","userInfo":{"username":"system:anonymous"}"#, false)]
+    #[case::dry_run_false(r#","dryRun":false"#, false)]
+    #[case::dry_run_without_user(r#","dryRun":true,"userInfo":{}"#, false)]
+    #[case::api_server(r#","dryRun":false,"userInfo":{"username":"alice"}"#, false)]
+    fn an_audit_is_a_request_without_username_and_without_dry_run(
+        #[case] extra: &str,
+        #[case] audit: bool,
+    ) {
+        let payload = format!(
+            r#"{{"request":{{"kind":{{"group":"","kind":"Pod"}},"operation":"CREATE"{extra}}}}}"#
         );
-        let e = read_traced(b"{").unwrap_err();
-        assert!(
-            e.starts_with("the payload is not a Kubewarden validation request: EOF"),
-            "{e}"
-        );
+        assert_eq!(request(&payload).is_background_audit(), audit);
+    }
+
+    #[rstest]
+    #[case::user_info_a_string(
+        r#"{"request":{"userInfo":"alice"}}"#,
+        "the request is not an AdmissionRequest: request.userInfo: invalid type: string \"alice\", expected an object"
+    )]
+    #[case::operation_a_number(
+        r#"{"request":{"operation":7}}"#,
+        "the request is not an AdmissionRequest: request.operation: invalid type: integer `7`, expected a string"
+    )]
+    #[case::kind_twice(
+        r#"{"request":{"kind":{"kind":"Pod"},"kind":{"kind":"Pod"}}}"#,
+        "the request is not an AdmissionRequest: request: duplicate field `kind`"
+    )]
+    #[case::object_an_array(
+        r#"{"request":{"kind":{"group":"","kind":"Pod"},"operation":"CREATE","object":[1]}}"#,
+        "cannot read the Pod: invalid type: sequence, expected an object"
+    )]
+    #[case::containers_a_map(
+        r#"{"request":{"kind":{"group":"","kind":"Pod"},"object":{"spec":{"containers":{}}}}}"#,
+        "cannot read the Pod: spec.containers: invalid type: map, expected an array"
+    )]
+    #[case::containers_a_map_before_the_kind(
+        r#"{"request":{"object":{"spec":{"containers":{}}},"kind":{"group":"","kind":"Pod"}}}"#,
+        "cannot read the Pod: spec.containers: invalid type: map, expected an array"
+    )]
+    #[case::trailing(
+        r#"{"request":{}} trailing"#,
+        "the payload is not a Kubewarden validation request: trailing characters at line 1 column 16"
+    )]
+    #[case::cut_short(
+        "{",
+        "the payload is not a Kubewarden validation request: EOF while parsing an object at line 1 column 1"
+    )]
+    #[case::control_character_in_the_object(
+        "{\"request\":{\"kind\":{\"kind\":\"Pod\"},\"object\":{\"spec\":\"\u{1}\"}}}",
+        "the request is not an AdmissionRequest: request.object.spec: control character (\\u0000-\\u001F) found while parsing a string at line 1 column 52"
+    )]
+    fn what_the_reader_refuses_it_names(#[case] payload: &str, #[case] message: &str) {
+        assert_eq!(read(payload.as_bytes()).unwrap_err(), message);
     }
 }

@@ -1,10 +1,11 @@
 //! Settings: what users write (camelCase, unknown keys refused) and the compiled form the
 //! judgement uses (globs and regexes compiled, every value checked). An instance keeps the
-//! last document's compiled form, which helps where the instance lives on (`kwctl run`,
-//! `kwctl bench`); policy-server runs every request in a fresh instance, so there the
-//! settings are compiled on every request and compiling must be cheap.
+//! last document's compiled form ([`cached`]), which helps where the instance lives on
+//! (`kwctl run`, `kwctl bench`); policy-server runs every request in a fresh instance, so
+//! there the settings are compiled on every request and compiling must be cheap.
 
 use glob::{MatchOptions, Pattern};
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use regex_lite::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -142,10 +143,15 @@ pub struct Glob {
 
 impl Glob {
     fn new(key: &str, index: usize, text: &str) -> Result<Glob, String> {
+        Glob::matching(key, index, text, text)
+    }
+
+    /// A glob written as `text` that matches as `pattern` (`text` normalized).
+    fn matching(key: &str, index: usize, text: &str, pattern: &str) -> Result<Glob, String> {
         if text.is_empty() {
             return Err(format!("{key}[{index}]: empty pattern"));
         }
-        let pattern = Pattern::new(text)
+        let pattern = Pattern::new(pattern)
             .map_err(|e| format!("{key}[{index}]: invalid glob {text:?}: {e}"))?;
         Ok(Glob {
             text: text.to_owned(),
@@ -154,15 +160,26 @@ impl Glob {
     }
 
     pub fn matches(&self, s: &str, case_sensitive: bool) -> bool {
-        self.pattern.matches_with(
-            s,
-            MatchOptions {
-                case_sensitive,
-                require_literal_separator: false,
-                require_literal_leading_dot: false,
-            },
-        )
+        matches(&self.pattern, s, case_sensitive)
     }
+
+    /// Whether the glob as written (not normalized) matches `s`, case-sensitively: compiled
+    /// here, for the rare invalid reference (the text compiled when the settings were read).
+    pub fn matches_as_written(&self, s: &str) -> bool {
+        Pattern::new(&self.text).is_ok_and(|p| matches(&p, s, true))
+    }
+}
+
+/// Glob matching with `*` matching `/` too.
+fn matches(pattern: &Pattern, s: &str, case_sensitive: bool) -> bool {
+    pattern.matches_with(
+        s,
+        MatchOptions {
+            case_sensitive,
+            require_literal_separator: false,
+            require_literal_leading_dot: false,
+        },
+    )
 }
 
 /// Settings ready for judging: every pattern compiled, every value checked.
@@ -227,7 +244,10 @@ impl Settings {
             .exempt_images
             .iter()
             .enumerate()
-            .map(|(i, t)| Glob::new("exemptImages", i, t))
+            .map(|(i, t)| {
+                let normalized = crate::reference::normalize_image_glob(t);
+                Glob::matching("exemptImages", i, t, &normalized)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         for (i, c) in raw.exempt_containers.iter().enumerate() {
             if c.name.is_empty() {
@@ -327,9 +347,24 @@ fn check_registry(index: usize, registry: &str) -> Result<String, String> {
     }
 }
 
+/// The answer to `validate_settings` for a settings document.
+pub fn verdict(payload: &[u8]) -> SettingsValidationResponse {
+    match Settings::from_json(payload) {
+        Ok(_) => SettingsValidationResponse {
+            valid: true,
+            message: None,
+        },
+        Err(message) => SettingsValidationResponse {
+            valid: false,
+            message: Some(message),
+        },
+    }
+}
+
 thread_local! {
-    /// The last settings document seen and its compiled form: policy-server sends the same
-    /// settings with every request, so patterns are compiled once, not per request.
+    /// The last settings document seen and its compiled form: a host that keeps the instance
+    /// (`kwctl run`, `kwctl bench`) sends the same settings with every request, so there the
+    /// patterns are compiled once. policy-server's fresh instance per request starts empty.
     static CACHE: RefCell<Option<(Vec<u8>, Rc<Settings>)>> = const { RefCell::new(None) };
 }
 

@@ -3,8 +3,8 @@
 
 mod common;
 use common::*;
-use immutable_images::evaluate::validate;
-use immutable_images::pin::DigestResolver;
+use immutable_images::testing::DigestResolver;
+use immutable_images::testing::validate;
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::HashSet;

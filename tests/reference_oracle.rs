@@ -2,7 +2,7 @@
 //! code) on generated references: both must accept the same references and read them the same
 //! way, except where this policy is deliberately stricter or knows more, each listed here.
 
-use immutable_images::reference::{ImageRef, RefError};
+use immutable_images::testing::{ImageRef, RefError};
 use oci_spec::distribution::Reference;
 use proptest::prelude::*;
 

@@ -13,9 +13,9 @@
 //!   parser kubelet uses (distribution/reference's `ParseNormalizedNamed`, re-implemented
 //!   below from its grammar as an independent oracle), and both agree on what it names.
 
-use immutable_images::judge::{self, TagVerdict};
-use immutable_images::reference::{ImageRef, check_digest};
-use immutable_images::settings::Settings;
+use immutable_images::testing::Settings;
+use immutable_images::testing::{ImageRef, check_digest};
+use immutable_images::testing::{TagVerdict, judge_tag};
 use proptest::prelude::*;
 use regex::Regex;
 use std::net::Ipv6Addr;
@@ -284,7 +284,7 @@ fn reference_like() -> impl Strategy<Value = String> {
 /// The invariants every accepted reference keeps, whatever it was built from.
 fn check_invariants(written: &str, r: &ImageRef) -> Result<(), TestCaseError> {
     let settings = Settings::default();
-    if r.is_pinned() || judge::judge_tag(&settings, r) == TagVerdict::Pinned {
+    if r.is_pinned() || judge_tag(&settings, r) == TagVerdict::Pinned {
         let d = r.digest.as_deref();
         prop_assert!(
             d.is_some_and(|d| check_digest(d).is_ok()),
@@ -348,7 +348,7 @@ proptest! {
         let r = ImageRef::parse(&b.text).unwrap();
         prop_assert_eq!(&r.tag, &None, "{}", b.text);
         if b.digest.is_none() {
-            prop_assert_eq!(judge::judge_tag(&Settings::default(), &r), TagVerdict::NoTag);
+            prop_assert_eq!(judge_tag(&Settings::default(), &r), TagVerdict::NoTag);
         }
     }
 

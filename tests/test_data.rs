@@ -105,7 +105,7 @@ fn sample_settings_are_valid() {
         "settings-strict.json",
         "settings-pin.json",
     ] {
-        let v = immutable_images::settings_verdict(load(s).to_string().as_bytes());
+        let v = immutable_images::testing::settings_verdict(load(s).to_string().as_bytes());
         assert!(v.valid, "{s}: {:?}", v.message);
     }
 }
@@ -115,7 +115,7 @@ fn sample_settings_are_valid() {
 /// both orders give the same answer.
 #[test]
 fn field_order_of_the_request_does_not_change_the_answer() {
-    use immutable_images::evaluate::validate;
+    use immutable_images::testing::validate;
     let root = env!("CARGO_MANIFEST_DIR");
     let files = ["test_data", "test_data/audit"]
         .iter()

@@ -364,7 +364,7 @@ fn unknown_kinds_and_other_subresources_are_accepted_unchanged() {
 
 #[test]
 fn malformed_requests_get_a_clear_rejection() {
-    use immutable_images::evaluate::validate;
+    use immutable_images::testing::validate;
     let reg = Registry::default();
     let refuse = |payload: &[u8]| {
         let r = validate(payload, &reg);
@@ -443,7 +443,7 @@ fn invalid_settings_are_never_trusted_by_validate() {
 
 #[test]
 fn validate_settings_answers_valid_or_names_the_key() {
-    use immutable_images::settings_verdict;
+    use immutable_images::testing::settings_verdict;
     assert!(settings_verdict(br#"{"mutableTagAction":"pin","pinFailureAction":"warn"}"#).valid);
     assert!(settings_verdict(b"{}").valid);
     let v = settings_verdict(br#"{"pullPolicyAction":"always"}"#);

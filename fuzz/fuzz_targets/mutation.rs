@@ -7,7 +7,7 @@
 
 use fuzz_support::oracle::{check_spliced, payload};
 use fuzz_support::{FuzzResolver, check_answer};
-use immutable_images::evaluate;
+use immutable_images::testing as evaluate;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

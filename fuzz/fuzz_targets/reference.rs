@@ -3,9 +3,9 @@
 //! repository is lowercase; normalizing is idempotent.
 #![no_main]
 
-use immutable_images::judge::{TagVerdict, judge_tag};
-use immutable_images::reference::{ImageRef, check_digest};
-use immutable_images::settings::Settings;
+use immutable_images::testing::{TagVerdict, judge_tag};
+use immutable_images::testing::{ImageRef, check_digest};
+use immutable_images::testing::Settings;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
     let n = r.normalized();
     // Known and reported (tests/reference_props.rs `name_length_counts_the_normalized_name`):
     // a Docker Hub short name under 255 characters can normalize past the limit.
-    if ImageRef::parse(&n) == Err(immutable_images::reference::RefError::NameTooLong) {
+    if ImageRef::parse(&n) == Err(immutable_images::testing::RefError::NameTooLong) {
         return;
     }
     assert_eq!(

@@ -3,8 +3,8 @@
 #![no_main]
 
 use fuzz_support::{FuzzResolver, check_payload};
-use immutable_images::settings::Settings;
-use immutable_images::settings_verdict;
+use immutable_images::testing::Settings;
+use immutable_images::testing::settings_verdict;
 use libfuzzer_sys::fuzz_target;
 
 const POD: &str = r#"{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"nginx:latest"},{"name":"b","image":"registry.example.com:5000/team/app:1.2.3","imagePullPolicy":"IfNotPresent"}],"initContainers":[{"name":"i","image":"busybox"}],"volumes":[{"name":"m","image":{"reference":"quay.io/m/model:v1","pullPolicy":"Never"}}]}}}"#;

@@ -1,75 +1,205 @@
-//! The oracles for mutation as text and for the one-pass reader: the policy's first,
+//! The oracles for mutation as text and for the policy's one reader: the policy's first,
 //! tree-based mutation (parse the object into serde_json values, set the fields at each edit's
-//! pointer) kept here, outside the policy; the serde reader the scanner must agree with
-//! ([`check_readers_agree`]); and a generator of requests whose text varies wherever splicing could go wrong
-//! (field order, whitespace, escapes in keys and values, absent fields, unknown fields, big
-//! numbers, nesting, where the object sits in the request).
+//! pointer) kept here, outside the policy; serde_json's reading of the same payload, which
+//! the reader must agree with ([`check_readers_agree`]); and a generator of requests whose
+//! text varies wherever reading and splicing could go wrong (field order, whitespace, escapes
+//! in keys and values, absent and `null` fields, unknown fields, big numbers, nesting, where
+//! the object sits in the request).
 //!
 //! Shared by the `mutation` fuzz target and `tests/mutation_oracle.rs` (a proptest), which
 //! includes this file.
 
-use immutable_images::evaluate::{self, Answer};
-use immutable_images::mutate::Edit;
-use immutable_images::pin::DigestResolver;
-use immutable_images::podspec;
-use immutable_images::request::{self, Object};
+use immutable_images::testing::{
+    Answer, DigestResolver, Edit, ImageList, Object, PodSpecPath, Request, Span, StringField,
+    answer, read_payload,
+};
 use serde_json::Value;
 
-/// Whatever the one-pass reader (the scanner) reads of a payload, serde_json reads the same:
-/// the payload is JSON to it, with the same request fields, settings and objects, and each
-/// object read in the pass has the images the derived readers find in the same text.
-/// Returns whether the scanner read the payload (when it gives up, serde_json reads it).
+/// Whatever the policy's reader reads of a payload, serde_json reads the same: the payload is
+/// JSON to it, with the same settings and request fields, and each object the reader read
+/// has exactly the images serde_json finds at its kind's pod spec path, each value's span
+/// holding that value's JSON text. Returns whether the reader read the payload.
 ///
-/// Neither checks UTF-8 in what it skips, but serde's reader captures objects whole, and a
-/// capture must be UTF-8: it is given the payload with each byte of an invalid sequence
-/// replaced by `?` (same length, same JSON outside strings the scanner skipped).
+/// Neither checks UTF-8 in what it skips, but serde_json's values must be UTF-8: it is given
+/// the payload with each byte of an invalid sequence replaced by `?` (same length, same JSON
+/// outside strings the reader skipped). serde_json's values stop at 128 levels and at f64's
+/// range: where it cannot build them, it is no oracle.
 pub fn check_readers_agree(payload: &[u8]) -> bool {
-    let Some(fast) = request::read_fast(payload) else {
+    let Ok(read) = read_payload(payload) else {
         return false;
     };
     let shown = || String::from_utf8_lossy(payload).into_owned();
     let utf8 = utf8_or_question_marks(payload);
-    let traced = request::read_traced(&utf8).unwrap_or_else(|e| {
-        panic!(
-            "the scanner read what serde_json refuses ({e}): {}",
-            shown()
-        )
-    });
-    assert_eq!(fast.settings, traced.settings, "settings: {}", shown());
-    let (fast, traced) = match (fast.request, traced.request) {
-        (None, None) => return true,
-        (Some(f), Some(t)) => (f, t),
-        (f, t) => panic!("request {f:?} against {t:?}: {}", shown()),
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&utf8) {
+        panic!("the reader read what serde_json refuses ({e}): {}", shown());
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(&utf8) else {
+        return true;
     };
-    assert_eq!(fast.kind, traced.kind, "kind: {}", shown());
-    assert_eq!(fast.sub_resource, traced.sub_resource, "{}", shown());
-    assert_eq!(fast.operation, traced.operation, "{}", shown());
-    assert_eq!(fast.dry_run, traced.dry_run, "dryRun: {}", shown());
-    assert_eq!(fast.username, traced.username, "username: {}", shown());
-    for (f, t) in [
-        (&fast.object, &traced.object),
-        (&fast.old_object, &traced.old_object),
+    let settings = read
+        .settings
+        .map(|s| serde_json::from_slice::<Value>(s).unwrap());
+    assert_eq!(
+        settings.as_ref(),
+        present(&value["settings"]),
+        "settings: {}",
+        shown()
+    );
+    let request = match (read.request, present(&value["request"])) {
+        (None, None) => return true,
+        (Some(r), Some(v)) => (r, v),
+        (r, v) => panic!("request {r:?} against {v:?}: {}", shown()),
+    };
+    check_request(payload, &request.0, request.1, &shown);
+    true
+}
+
+/// `Some` for a value that is there and not `null`.
+fn present(v: &Value) -> Option<&Value> {
+    (!v.is_null()).then_some(v)
+}
+
+fn check_request(payload: &[u8], read: &Request<'_>, v: &Value, shown: &dyn Fn() -> String) {
+    let text = |x: &Value| present(x).map(|x| x.as_str().expect("a string").to_owned());
+    let kind = read.kind.as_ref();
+    assert_eq!(
+        kind.map(|k| (
+            k.group.as_deref().map(str::to_owned),
+            k.kind.as_deref().map(str::to_owned)
+        )),
+        present(&v["kind"]).map(|k| (text(&k["group"]), text(&k["kind"]))),
+        "kind: {}",
+        shown()
+    );
+    assert_eq!(
+        read.operation.as_deref().map(str::to_owned),
+        text(&v["operation"]),
+        "{}",
+        shown()
+    );
+    assert_eq!(
+        read.sub_resource.as_deref().map(str::to_owned),
+        text(&v["subResource"]),
+        "{}",
+        shown()
+    );
+    assert_eq!(
+        read.dry_run,
+        present(&v["dryRun"]).is_some(),
+        "dryRun: {}",
+        shown()
+    );
+    assert_eq!(
+        read.username.as_deref().map(str::to_owned),
+        text(&v["userInfo"]["username"]),
+        "username: {}",
+        shown()
+    );
+    for (object, value) in [
+        (&read.object, &v["object"]),
+        (&read.old_object, &v["oldObject"]),
     ] {
-        match (f, t) {
-            (Object::Absent, Object::Absent)
-            | (Object::Skipped, Object::Absent | Object::Raw(_)) => {}
-            (Object::Raw(a), Object::Raw(b)) => assert_eq!(a, b, "{}", shown()),
-            (Object::Read(shape, images, text), Object::Raw(raw)) => {
+        match object {
+            Object::Absent => assert!(value.is_null(), "{}", shown()),
+            Object::Skipped => {}
+            Object::Later(_) => panic!("an object left unread: {}", shown()),
+            Object::Read(path, images, span) => {
+                assert_eq!(&json_at(payload, *span), value, "object span: {}", shown());
+                let expected = images_in(value, *path);
+                let got = images.images.as_ref().map(|images| {
+                    images
+                        .iter()
+                        .map(|e| {
+                            (
+                                e.list,
+                                e.index,
+                                e.name.as_deref().map(str::to_owned),
+                                field(payload, e.image.as_ref()),
+                                field(payload, e.pull_policy.as_ref()),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(got, expected, "images: {}", shown());
                 assert_eq!(
-                    utf8_or_question_marks(text),
-                    raw.as_bytes(),
-                    "object text: {}",
+                    images.kind.as_deref().map(str::to_owned),
+                    text(&value["kind"]),
+                    "{}",
                     shown()
                 );
-                match podspec::read_object_traced(*shape, raw) {
-                    Ok(derived) => assert_eq!(images, &derived, "images: {}", shown()),
-                    Err(e) => panic!("the scanner read an object serde refuses ({e}): {raw}"),
-                }
             }
-            (f, t) => panic!("object {f:?} against {t:?}: {}", shown()),
         }
     }
-    true
+}
+
+/// One entry as compared: list, index, name, image and pull policy (each `null` or a string,
+/// or absent).
+type Entry = (
+    ImageList,
+    usize,
+    Option<String>,
+    Option<Value>,
+    Option<Value>,
+);
+
+/// A field as the reader read it: its value, checked against the JSON text at its span.
+fn field(payload: &[u8], f: Option<&StringField<'_>>) -> Option<Value> {
+    let f = f?;
+    let at_span = json_at(payload, f.span);
+    let value = f
+        .value
+        .as_deref()
+        .map_or(Value::Null, |s| Value::String(s.to_owned()));
+    assert_eq!(at_span, value, "the span of a value holds another value");
+    Some(value)
+}
+
+fn json_at(payload: &[u8], span: Span) -> Value {
+    serde_json::from_slice(&utf8_or_question_marks(&payload[span.start..span.end]))
+        .expect("a span that is not one JSON value")
+}
+
+/// The images serde_json finds in an object, in the reader's order; `None` without a pod spec.
+fn images_in(object: &Value, path: PodSpecPath) -> Option<Vec<Entry>> {
+    let spec = path
+        .keys()
+        .iter()
+        .try_fold(object, |v, k| present(&v[*k]))?;
+    let mut found = Vec::new();
+    for (list, key) in [
+        (ImageList::Containers, "containers"),
+        (ImageList::InitContainers, "initContainers"),
+        (ImageList::EphemeralContainers, "ephemeralContainers"),
+    ] {
+        for (i, c) in spec[key].as_array().into_iter().flatten().enumerate() {
+            let c = c.as_object().unwrap();
+            let name = c
+                .get("name")
+                .and_then(|n| present(n))
+                .map(|n| n.as_str().unwrap().to_owned());
+            found.push((
+                list,
+                i,
+                name,
+                c.get("image").cloned(),
+                c.get("imagePullPolicy").cloned(),
+            ));
+        }
+    }
+    for (i, v) in spec["volumes"].as_array().into_iter().flatten().enumerate() {
+        if let Some(image) = present(&v["image"]) {
+            let image = image.as_object().unwrap();
+            let name = present(&v["name"]).map(|n| n.as_str().unwrap().to_owned());
+            found.push((
+                ImageList::Volumes,
+                i,
+                name,
+                image.get("reference").cloned(),
+                image.get("pullPolicy").cloned(),
+            ));
+        }
+    }
+    Some(found)
 }
 
 /// `bytes` with each byte of an invalid UTF-8 sequence replaced by `?`.
@@ -86,7 +216,7 @@ fn utf8_or_question_marks(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The tree-based mutation: `object` with each edit's fields set at its pointer.
-pub fn apply_tree(object: &str, edits: &[Edit<'_>]) -> Result<Value, String> {
+pub fn apply_tree(object: &str, edits: &[Edit]) -> Result<Value, String> {
     let mut value: Value =
         serde_json::from_str(object).map_err(|e| format!("cannot re-read the object: {e}"))?;
     for edit in edits {
@@ -106,12 +236,12 @@ pub fn apply_tree(object: &str, edits: &[Edit<'_>]) -> Result<Value, String> {
 /// Returns whether there was a mutation.
 pub fn check_splice(payload: &[u8], resolver: &dyn DigestResolver) -> bool {
     check_readers_agree(payload);
-    check_spliced(&evaluate::answer(payload, resolver))
+    check_spliced(&answer(payload, resolver))
 }
 
 /// The checks of [`check_splice`] on an answer already given.
 pub fn check_spliced(answer: &Answer<'_>) -> bool {
-    let Some(spliced) = &answer.response.mutated else {
+    let Some(spliced) = &answer.mutated else {
         return false;
     };
     let object = answer.object.expect("a mutation without its object");
@@ -269,6 +399,9 @@ fn container(c: &mut Choices<'_>, volume: bool, index: usize) -> String {
     if c.chance(128) {
         let policy = c.pick(POLICIES).to_string();
         members.push((policy_key.to_owned(), string(c, &policy)));
+    } else if c.chance(40) {
+        // `null`, as other callers than the API server may write it: replaced where it stands.
+        members.push((policy_key.to_owned(), "null".to_owned()));
     }
     for _ in 0..c.below(3) {
         let value = if c.chance(40) {

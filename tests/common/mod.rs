@@ -1,8 +1,8 @@
 //! Builders for admission requests of every kind, and a mocked digest host.
 #![allow(dead_code)]
 
-use immutable_images::evaluate;
-use immutable_images::pin::DigestResolver;
+use immutable_images::testing as evaluate;
+use immutable_images::testing::DigestResolver;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};

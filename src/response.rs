@@ -1,15 +1,18 @@
-//! Answers: violation texts (long for rejections, short for warnings) and the
-//! `ValidationResponse` the host reads.
+//! Answers: violation texts (long for rejections, short for warnings, one line each in a
+//! background audit), the [`Verdict`] judging a request comes to, and the [`Answer`] the host
+//! reads.
 
 use std::collections::HashMap;
 
 use kubewarden_policy_sdk::response::ValidationResponse;
 
-use crate::judge::TagVerdict;
+use crate::mutate::Edit;
 use crate::pin::PinTally;
+use crate::rules::TagVerdict;
 
-/// Kubernetes truncates warnings past 256 characters and asks for at most 120.
-pub const WARNING_MAX: usize = 120;
+/// Longest warning, in characters: under the 120 Kubernetes asks warnings to stay under (it
+/// truncates them past 256).
+pub const WARNING_MAX: usize = 119;
 /// Longest tag or value quoted whole in a warning.
 const WARNING_TAG_MAX: usize = 16;
 /// Longest tag or value quoted whole in a background audit's line.
@@ -231,9 +234,9 @@ fn elide(s: &str, max: usize) -> String {
     format!("{head}…{tail}")
 }
 
-/// What judging a request came to.
+/// What judging a request came to, before it is written as an [`Answer`].
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct Verdict {
     pub rejections: Vec<Violation>,
     pub warnings: Vec<Violation>,
     /// Warnings about the request as a whole (after those of single images).
@@ -250,21 +253,33 @@ pub struct Outcome {
 /// An answer: the validation response and, for a mutation, the mutated object's JSON text,
 /// which goes into the answer as it is (never parsed into a tree here).
 #[derive(Debug)]
-pub struct Response {
+pub struct Answer<'a> {
     pub validation: ValidationResponse,
     pub mutated: Option<Vec<u8>>,
+    /// For a mutation, the object's JSON text in the payload and the edits spliced into it:
+    /// what the tests' tree-based oracle applies to compare.
+    pub object: Option<&'a [u8]>,
+    pub edits: Vec<Edit>,
 }
 
-impl From<ValidationResponse> for Response {
+impl From<ValidationResponse> for Answer<'_> {
     fn from(validation: ValidationResponse) -> Self {
-        Response {
+        Answer {
             validation,
             mutated: None,
+            object: None,
+            edits: Vec::new(),
         }
     }
 }
 
-impl Response {
+impl Answer<'_> {
+    /// The answer as a `ValidationResponse`, read back from the bytes the host gets (for
+    /// tests).
+    pub fn read_back(&self) -> ValidationResponse {
+        serde_json::from_slice(&self.to_bytes()).expect("the answer is JSON")
+    }
+
     /// The answer as the host reads it: a `ValidationResponse` without its empty fields (the
     /// host reads an absent field as none), whose `mutated_object` is the mutated object's
     /// text.
@@ -333,8 +348,8 @@ impl PinRecord {
     }
 }
 
-impl Outcome {
-    pub fn response(self) -> Response {
+impl Verdict {
+    pub fn answer(self) -> Answer<'static> {
         let mut warnings: Vec<String> = self.warnings.iter().map(Violation::warning).collect();
         warnings.extend(self.notes);
         let warnings = (!warnings.is_empty()).then_some(warnings);
@@ -346,15 +361,14 @@ impl Outcome {
             self.audit.iter().map(line).collect()
         };
         if !lines.is_empty() {
-            return ValidationResponse {
+            return Answer::from(ValidationResponse {
                 warnings,
                 ..reject(lines.join("\n"), None)
-            }
-            .into();
+            });
         }
         let audit: HashMap<String, String> =
             self.pins.iter().map(|p| (p.key(), p.value())).collect();
-        Response {
+        Answer {
             validation: ValidationResponse {
                 accepted: true,
                 message: None,
@@ -364,6 +378,8 @@ impl Outcome {
                 warnings,
             },
             mutated: self.mutated,
+            object: None,
+            edits: Vec::new(),
         }
     }
 }
@@ -387,7 +403,7 @@ fn reject(message: String, code: Option<u16>) -> ValidationResponse {
 
 /// A plain acceptance: no message, no patch, no warnings.
 pub fn accept() -> ValidationResponse {
-    Outcome::default().response().validation
+    Verdict::default().answer().validation
 }
 
 #[cfg(test)]
@@ -455,14 +471,14 @@ mod tests {
 
     #[test]
     fn an_audit_is_one_rejection_without_warnings_or_mutation() {
-        let out = Outcome {
+        let out = Verdict {
             audit: vec![
                 (v(Problem::Tag(TagVerdict::NoTag)), Action::Reject),
                 (v(Problem::Tag(TagVerdict::Immutable)), Action::Pin),
             ],
-            ..Outcome::default()
+            ..Verdict::default()
         };
-        let r = out.response();
+        let r = out.answer();
         assert!(r.mutated.is_none());
         let r = r.validation;
         assert!(!r.accepted && r.code.is_none() && r.warnings.is_none());
@@ -496,16 +512,16 @@ mod tests {
 
     #[test]
     fn response_rejects_with_every_violation_and_keeps_warnings() {
-        let out = Outcome {
+        let out = Verdict {
             rejections: vec![
                 v(Problem::Tag(TagVerdict::NoTag)),
                 v(Problem::PinFailed("down".into())),
             ],
             warnings: vec![v(Problem::Tag(TagVerdict::NoTag))],
             mutated: Some(b"{}".to_vec()),
-            ..Outcome::default()
+            ..Verdict::default()
         };
-        let r = out.response();
+        let r = out.answer();
         assert!(r.mutated.is_none());
         let r = r.validation;
         assert!(!r.accepted);
@@ -547,21 +563,21 @@ mod tests {
             digest: d.clone(),
             kept,
         };
-        let out = Outcome {
+        let out = Verdict {
             pins: vec![pin("containers", 0, false), pin("volumes", 3, true)],
             mutated: Some(b"{}".to_vec()),
-            ..Outcome::default()
+            ..Verdict::default()
         };
-        let a = out.response().validation.audit_annotations.unwrap();
+        let a = out.answer().validation.audit_annotations.unwrap();
         assert_eq!(a["pin.containers.0"], format!("app:1.0 -> {d}"));
         assert_eq!(a["pin.volumes.3"], format!("app:1.0 -> {d} (kept)"));
-        let rejected = Outcome {
+        let rejected = Verdict {
             rejections: vec![v(Problem::Tag(TagVerdict::NoTag))],
             pins: vec![pin("containers", 0, false)],
             mutated: Some(b"{}".to_vec()),
-            ..Outcome::default()
+            ..Verdict::default()
         };
-        assert!(rejected.response().validation.audit_annotations.is_none());
+        assert!(rejected.answer().validation.audit_annotations.is_none());
         assert!(
             pin("ephemeralContainers", usize::MAX, false).key().len() <= 63,
             "annotation names are at most 63 characters"
@@ -570,12 +586,12 @@ mod tests {
 
     #[test]
     fn a_mutation_is_written_around_the_object_text() {
-        let out = Outcome {
+        let out = Verdict {
             warnings: vec![v(Problem::Tag(TagVerdict::NoTag))],
             mutated: Some(br#"{"b": 1e400, "a" :[ ]}"#.to_vec()),
-            ..Outcome::default()
+            ..Verdict::default()
         };
-        let bytes = out.response().to_bytes();
+        let bytes = out.answer().to_bytes();
         let text = String::from_utf8(bytes).unwrap();
         assert!(
             text.starts_with(r#"{"accepted":true,"warnings":[""#),
@@ -585,11 +601,11 @@ mod tests {
             text.ends_with(r#"],"mutated_object":{"b": 1e400, "a" :[ ]}}"#),
             "{text}"
         );
-        let plain = Response::from(accept()).to_bytes();
+        let plain = Answer::from(accept()).to_bytes();
         assert_eq!(plain, br#"{"accepted":true}"#);
         let back: ValidationResponse = serde_json::from_slice(&plain).unwrap();
         assert!(back.accepted && back.mutated_object.is_none() && back.warnings.is_none());
-        let refused = Response::from(refuse("bad".into())).to_bytes();
+        let refused = Answer::from(refuse("bad".into())).to_bytes();
         assert_eq!(refused, br#"{"accepted":false,"message":"bad","code":400}"#);
     }
 

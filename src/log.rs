@@ -1,0 +1,24 @@
+//! Logging to the host, through the SDK's drain (`kubewarden/tracing/log`): policy-server
+//! writes each event to its own log at the event's level, with the policy's name. What an
+//! operator needs to see without reading answers: a pin that failed and a pin budget that ran
+//! out (warning), and the reader's slow path (debug). A logger is built per event: events are
+//! rare, and a policy instance may not outlive the request.
+
+use kubewarden_policy_sdk::logging::KubewardenDrain;
+use slog::{Logger, o};
+
+fn logger() -> Logger {
+    Logger::root(KubewardenDrain::new(), o!())
+}
+
+/// Something an operator should act on (a pin that failed, a budget spent).
+#[cold]
+pub fn warn(message: &str) {
+    slog::warn!(logger(), "{}", message);
+}
+
+/// How a request was read, for whoever debugs the policy.
+#[cold]
+pub fn debug(message: &str) {
+    slog::debug!(logger(), "{}", message);
+}
