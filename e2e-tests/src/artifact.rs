@@ -43,7 +43,7 @@ pub struct PulledPolicy {
 
 fn client_for(image: &str) -> Result<(ImageReference, LoopbackClient)> {
     let r = ImageReference::parse(image)?;
-    let client = LoopbackClient::new(&r.registry, image, TIMEOUT)?;
+    let client = LoopbackClient::new(r.registry(), image, TIMEOUT)?;
     Ok((r, client))
 }
 
@@ -75,15 +75,15 @@ pub fn push_policy(
     annotations: &BTreeMap<String, String>,
 ) -> Result<PushedPolicy> {
     let (r, client) = client_for(image)?;
-    if r.digest.is_some() {
+    if r.digest().is_some() {
         return Err(Error::invalid(
             "push target",
             format!("{image:?} must be a tag, not a digest"),
         ));
     }
     let config = b"{}";
-    let config_digest = upload_blob(&client, &r.repository, config)?;
-    let layer_digest = upload_blob(&client, &r.repository, wasm)?;
+    let config_digest = upload_blob(&client, r.repository(), config)?;
+    let layer_digest = upload_blob(&client, r.repository(), wasm)?;
     let mut manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST_MEDIA_TYPE,
@@ -103,7 +103,11 @@ pub fn push_policy(
     }
     let body = serde_json::to_vec(&manifest).map_err(|e| Error::invalid("manifest", e))?;
     let digest = sha256_digest(&body);
-    let path = format!("/v2/{}/manifests/{}", r.repository, r.manifest_reference());
+    let path = format!(
+        "/v2/{}/manifests/{}",
+        r.repository(),
+        r.manifest_reference()
+    );
     let res = client.put(&path, OCI_MANIFEST_MEDIA_TYPE, &body)?.expect(
         201,
         client.registry(),
@@ -118,8 +122,13 @@ pub fn push_policy(
         ));
     }
     Ok(PushedPolicy {
-        reference: format!("{}/{}:{}", r.registry, r.repository, r.manifest_reference()),
-        immutable_reference: format!("{}/{}@{digest}", r.registry, r.repository),
+        reference: format!(
+            "{}/{}:{}",
+            r.registry(),
+            r.repository(),
+            r.manifest_reference()
+        ),
+        immutable_reference: format!("{}/{}@{digest}", r.registry(), r.repository()),
         digest,
     })
 }
@@ -129,12 +138,16 @@ pub fn push_policy(
 pub fn pull_policy(image: &str) -> Result<PulledPolicy> {
     let (r, client) = client_for(image)?;
     let reg = client.registry().to_string();
-    let path = format!("/v2/{}/manifests/{}", r.repository, r.manifest_reference());
+    let path = format!(
+        "/v2/{}/manifests/{}",
+        r.repository(),
+        r.manifest_reference()
+    );
     let res = client
         .get(&path, &[("Accept", OCI_MANIFEST_MEDIA_TYPE)])?
         .expect(200, &reg, &format!("GET {path}"))?;
     let digest = sha256_digest(&res.body);
-    let expected = r.digest.as_deref().or(res.header("Docker-Content-Digest"));
+    let expected = r.digest().or(res.header("Docker-Content-Digest"));
     if let Some(expected) = expected
         && expected != digest
     {
@@ -159,7 +172,7 @@ pub fn pull_policy(image: &str) -> Result<PulledPolicy> {
     let layer_digest = layer["digest"]
         .as_str()
         .ok_or_else(|| bad("the wasm layer has no digest".into()))?;
-    let blob_path = format!("/v2/{}/blobs/{layer_digest}", r.repository);
+    let blob_path = format!("/v2/{}/blobs/{layer_digest}", r.repository());
     let blob = client
         .get(&blob_path, &[])?
         .expect(200, &reg, &format!("GET {blob_path}"))?;

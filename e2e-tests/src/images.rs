@@ -219,9 +219,9 @@ impl Layout {
 
 fn ensure_loopback(image: &str) -> Result<ImageReference> {
     let r = ImageReference::parse(image)?;
-    if !is_loopback_registry(&r.registry) {
+    if !is_loopback_registry(r.registry()) {
         return Err(Error::NotLoopback {
-            registry: r.registry.clone(),
+            registry: r.registry().to_string(),
             image: image.to_string(),
         });
     }

@@ -75,9 +75,9 @@ impl DigestResolver {
     pub fn registry_for(&self, reference: &ImageReference) -> String {
         self.mirrors
             .iter()
-            .find(|(from, _)| *from == reference.registry)
+            .find(|(from, _)| from == reference.registry())
             .map(|(_, to)| to.clone())
-            .unwrap_or_else(|| reference.registry.clone())
+            .unwrap_or_else(|| reference.registry().to_string())
     }
 
     /// The digest (`sha256:...`) of the manifest or index that `image` names, fetched as
@@ -99,7 +99,7 @@ impl DigestResolver {
         let client = LoopbackClient::new(&registry, image, self.timeout)?;
         let path = format!(
             "/v2/{}/manifests/{}",
-            reference.repository,
+            reference.repository(),
             reference.manifest_reference()
         );
         let fail = |msg: String| Error::registry(&registry, format!("image {image:?}: {msg}"));
@@ -141,9 +141,9 @@ impl DigestResolver {
                 }
             }
         };
-        if let Some(asked) = &reference.digest
+        if let Some(asked) = reference.digest()
             && asked.split(':').next() == digest.split(':').next()
-            && *asked != digest
+            && asked != digest
         {
             return Err(fail(format!(
                 "asked for {asked}, the registry answered {digest}"
