@@ -84,6 +84,28 @@ decoded_patch() {
   [[ "$patch" != *'x-e2e-unknown-field'* ]]
 }
 
+@test "kwctl: an imagePullPolicy written as null is set to Always where it stands" {
+  sed 's|"image": "nginx:1.25.3",|"image": "nginx:1.25.3", "imagePullPolicy": null,|' \
+    "$FIXTURES/pod-versioned-no-pull-policy.json" >"$BATS_TEST_TMPDIR/null-policy.json"
+  grep -q '"imagePullPolicy": null' "$BATS_TEST_TMPDIR/null-policy.json"
+  kwctl_run "$BATS_TEST_TMPDIR/null-policy.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  patch=$(decoded_patch)
+  [[ "$patch" == *'"path":"/spec/containers/0/imagePullPolicy","value":"Always"'* ]]
+}
+
+@test "kwctl: an exemption glob with a short name does not exempt another registry" {
+  sed 's|"nginx:latest"|"nginx:80/evil/app"|' "$FIXTURES/pod-latest.json" >"$BATS_TEST_TMPDIR/evil.json"
+  grep -q 'nginx:80/evil/app' "$BATS_TEST_TMPDIR/evil.json"
+  kwctl_run "$BATS_TEST_TMPDIR/evil.json" '{"exemptImages": ["nginx:*"]}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" == *'nginx:80/evil/app'*'no tag'* ]]
+  kwctl_run "$FIXTURES/pod-latest.json" '{"exemptImages": ["nginx:*"]}'
+  [[ "$output" == *'"allowed":true'* ]]
+}
+
 @test "kwctl: accepts a pinned image pulled IfNotPresent when allowed" {
   kwctl_run "$FIXTURES/pod-pinned-ifnotpresent.json" '{"allowIfNotPresentWhenPinned": true}'
   [ "$status" -eq 0 ]

@@ -2,7 +2,6 @@
 //! that was meant. This file only wires the waPC entry points; each module has one job.
 
 mod evaluate;
-mod json;
 mod log;
 mod mutate;
 mod pin;

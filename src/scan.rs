@@ -362,10 +362,9 @@ impl<'a> Scanner<'a> {
             .collect();
         let (message, malformed) = match self.refusal {
             // A value of the wrong type, if it is a whole value (else the JSON is malformed).
-            Some(Refusal::Expected(what, at)) if skip_value(self.bytes, at).is_ok() => (
-                format!("invalid type: {}, expected {what}", self.found(at)),
-                false,
-            ),
+            Some(Refusal::Expected(what, at)) if skip_value(self.bytes, at).is_ok() => {
+                (invalid_type(self.bytes, at, what), false)
+            }
             Some(Refusal::Duplicate(key)) => (format!("duplicate field `{key}`"), false),
             Some(Refusal::BadString(span)) => {
                 // serde_json's reason, without the position (which is in the string alone).
@@ -388,32 +387,31 @@ impl<'a> Scanner<'a> {
             malformed,
         }
     }
+}
 
-    /// What the value at `at` is, in serde's words.
-    fn found(&self, at: usize) -> String {
-        let mut s = Scanner::at(self.bytes, at);
-        match s.peek() {
-            Some(b'{') => "map".to_owned(),
-            Some(b'[') => "sequence".to_owned(),
-            Some(b'n') => "null".to_owned(),
-            Some(b't') => "boolean `true`".to_owned(),
-            Some(b'f') => "boolean `false`".to_owned(),
-            Some(b'"') => match s.string() {
-                Ok((text, _)) => format!("string {text:?}"),
-                Err(Stop) => "string".to_owned(),
-            },
-            _ => {
-                let number = s
-                    .skip()
-                    .map_or(&[][..], |span| &self.bytes[span.start..span.end]);
-                let number = std::str::from_utf8(number).unwrap_or("");
-                match (number.parse::<i64>(), number.parse::<u64>()) {
-                    (Ok(n), _) => format!("integer `{n}`"),
-                    (_, Ok(n)) => format!("integer `{n}`"),
-                    _ => format!("floating point `{number}`"),
-                }
-            }
-        }
+/// A serde visitor that accepts nothing: serde_json's error for any value it is given says
+/// what the value is and that `what` was expected, in serde_json's words.
+struct Expecting(&'static str);
+
+impl serde::de::Visitor<'_> for Expecting {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// `invalid type: integer `7`, expected a string` for the value at `at`, which is not `what`.
+fn invalid_type(bytes: &[u8], at: usize, what: &'static str) -> String {
+    let mut de = serde_json::Deserializer::from_slice(&bytes[at..]);
+    match serde::Deserializer::deserialize_any(&mut de, Expecting(what)) {
+        // The position is in the value alone, so it is left out.
+        Err(e) => e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or("")
+            .to_owned(),
+        Ok(()) => format!("expected {what}"),
     }
 }
 
@@ -826,10 +824,11 @@ mod tests {
     )]
     #[case::negative(r#"{"a":-3}"#, "a", "invalid type: integer `-3`, expected a string")]
     #[case::float(
-        r#"{"a":1e400}"#,
+        r#"{"a":1.5}"#,
         "a",
-        "invalid type: floating point `1e400`, expected a string"
+        "invalid type: floating point `1.5`, expected a string"
     )]
+    #[case::out_of_range(r#"{"a":1e400}"#, "a", "number out of range")]
     #[case::boolean(
         r#"{"a":false}"#,
         "a",

@@ -216,7 +216,7 @@ impl Settings {
         if trimmed[0] != b'{' {
             return Err("the settings must be a JSON object".into());
         }
-        let raw: RawSettings = crate::json::read(trimmed).map_err(|e| e.to_string())?;
+        let raw: RawSettings = read_naming_the_key(trimmed)?;
         Settings::compile(raw)
     }
 
@@ -269,6 +269,24 @@ impl Settings {
             exempt_containers: raw.exempt_containers,
         })
     }
+}
+
+/// Reads a settings document with serde, and only when that fails a second time with the path
+/// of the offending key tracked (`exemptContainers[0].type: unknown variant ...`): tracking
+/// it on every read would cost an allocation per key.
+fn read_naming_the_key<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(json).map_err(|plain| {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(e) => match e.path().to_string() {
+                // Not inside a key: bad syntax at the top, or the end of the input.
+                path if matches!(path.as_str(), "." | "?") => e.into_inner().to_string(),
+                path => format!("{path}: {}", e.into_inner()),
+            },
+            // Only trailing characters fail the plain pass and not this one.
+            Ok(_) => plain.to_string(),
+        }
+    })
 }
 
 /// An `immutableTagPatterns` entry, ready to match a whole tag.

@@ -677,3 +677,58 @@ fn policy_mutable_tags_ignore_and_pin_failure_accept_take_effect() {
         resp.message()
     );
 }
+
+/// The policy's log events, as the host got them (`kubewarden/tracing/log`, the SDK's format).
+fn logged(p: &e2e_tests::Policy) -> Vec<Value> {
+    p.host_calls()
+        .iter()
+        .filter(|c| (c.namespace.as_str(), c.operation.as_str()) == ("tracing", "log"))
+        .map(|c| serde_json::from_str(&c.payload).expect("a log event is JSON"))
+        .collect()
+}
+
+/// An operator sees in policy-server's log what the answer alone does not tell: a pin that
+/// failed and a pin budget spent (warnings), and the reader's slow path (debug). The events
+/// reach the host through the SDK's drain, at their level.
+#[test]
+fn policy_logs_pin_failures_and_its_slow_path_to_the_host() {
+    let p = common::policy(HostConfig::default());
+    let req = create(pod_with(vec![container(
+        "app",
+        "127.0.0.1:1/app:latest",
+        Some("Always"),
+    )]));
+    let settings = json!({"mutableTagAction": "pin", "pinFailureAction": "warn"});
+    let resp = evaluate(&p, &settings, &req);
+    assert!(resp.allowed && resp.patch.is_none(), "{resp:?}");
+    let events = logged(&p);
+    let failed = events
+        .iter()
+        .find(|e| e["level"] == "warning")
+        .unwrap_or_else(|| panic!("no warning logged: {events:?}"));
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("spec.containers[0] image \"127.0.0.1:1/app:latest\": not pinned: "),
+        "{message}"
+    );
+
+    // A request whose object comes before its kind (not policy-evaluator's order) is read in
+    // a second pass, logged at debug.
+    p.clear_host_calls();
+    let payload = format!(
+        r#"{{"request":{{"object":{},"kind":{{"group":"","version":"v1","kind":"Pod"}},"operation":"CREATE","userInfo":{{"username":"alice"}}}},"settings":{{}}}}"#,
+        req["object"]
+    );
+    p.call("validate", payload.as_bytes()).expect("an answer");
+    let events = logged(&p);
+    assert!(
+        events.iter().any(
+            |e| e["level"] == "debug" && e["message"].as_str().unwrap().contains("second pass")
+        ),
+        "{events:?}"
+    );
+    // The usual request logs nothing.
+    p.clear_host_calls();
+    evaluate(&p, &json!({}), &req);
+    assert_eq!(logged(&p), Vec::<Value>::new());
+}

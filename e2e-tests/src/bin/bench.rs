@@ -16,6 +16,11 @@
 //! tables keep one instance.
 //!
 //! Usage: bench [--iterations N] POLICY.wasm NOOP.wasm MUTATE_FLOOR.wasm
+//!        bench --write-requests DIR
+//!
+//! `--write-requests` writes each validating case's request (bare AdmissionRequest) and
+//! settings to DIR instead, for `kwctl bench` and instruction counts on the same requests
+//! (docs/performance.md).
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -40,6 +45,12 @@ fn main() -> ExitCode {
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--write-requests" => {
+                return match it.next() {
+                    Some(dir) => write_requests(&dir),
+                    None => usage("--write-requests needs a directory"),
+                };
+            }
             "--iterations" => match it.next().and_then(|n| n.parse().ok()) {
                 Some(n) => iterations = n,
                 None => return usage("--iterations needs a number"),
@@ -147,9 +158,50 @@ fn main() -> ExitCode {
 
 fn usage(why: &str) -> ExitCode {
     eprintln!(
-        "bench: {why}\nusage: bench [--iterations N] POLICY.wasm NOOP.wasm MUTATE_FLOOR.wasm"
+        "bench: {why}\nusage: bench [--iterations N] POLICY.wasm NOOP.wasm MUTATE_FLOOR.wasm\n       bench --write-requests DIR"
     );
     ExitCode::from(2)
+}
+
+/// Writes every validating case (the fresh-instance table's, which holds the first table's
+/// Pod and Deployment with both settings) as `<name>.json` and `<name>.settings.json`.
+fn write_requests(dir: &str) -> ExitCode {
+    let cases = per_request_cases().into_iter().chain(validating_cases());
+    let mut written = std::collections::BTreeSet::new();
+    for case in cases {
+        let name: String = case
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+            .split('-')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        if !written.insert(name.clone()) {
+            continue;
+        }
+        let settings = serde_json::to_vec(&case.settings).expect("serializable");
+        let files = [
+            (format!("{dir}/{name}.json"), case.request),
+            (format!("{dir}/{name}.settings.json"), settings),
+        ];
+        for (path, bytes) in files {
+            if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, bytes))
+            {
+                eprintln!("bench: {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+            println!("{path}");
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn size(path: &str) -> u64 {
