@@ -355,6 +355,23 @@ mod tests {
         ImageRef::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
+    #[rstest::rstest]
+    #[case::short_name("nginx:*", "docker.io/library/nginx:*")]
+    #[case::short_name_prefix("nginx*", "docker.io/library/nginx*")]
+    #[case::org("team/app*", "docker.io/team/app*")]
+    #[case::legacy_host("index.docker.io/nginx", "docker.io/library/nginx")]
+    #[case::docker_hub_official("docker.io/nginx:1", "docker.io/library/nginx:1")]
+    #[case::docker_hub_everything("docker.io/*", "docker.io/*")]
+    #[case::registry("registry.k8s.io/pause:*", "registry.k8s.io/pause:*")]
+    #[case::registry_port("localhost:5000/app:*", "localhost:5000/app:*")]
+    #[case::any_registry("*/pause:*", "*/pause:*")]
+    #[case::everything("*", "*")]
+    #[case::digest("nginx@sha256:*", "docker.io/library/nginx@sha256:*")]
+    #[case::tag_with_a_slash_is_no_tag("nginx:80/evil/app", "nginx:80/evil/app")]
+    fn exemption_globs_are_normalized_as_images(#[case] glob: &str, #[case] normalized: &str) {
+        assert_eq!(normalize_image_glob(glob), normalized);
+    }
+
     #[test]
     fn docker_hub_short_name_is_normalized_like_its_long_form() {
         let short = parse("nginx");
