@@ -7,7 +7,7 @@
 
 use fuzz_support::oracle::{check_spliced, payload};
 use fuzz_support::{FuzzResolver, check_answer};
-use immutable_images::testing as evaluate;
+use immutable_images::testing::answer;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
@@ -15,7 +15,7 @@ fuzz_target!(|bytes: &[u8]| {
     let resolver = FuzzResolver { salt };
     let payload = payload(bytes.get(1..).unwrap_or_default());
     // One evaluation, checked both ways.
-    let answer = evaluate::answer(&payload, &resolver);
+    let answer = answer(&payload, &resolver);
     check_spliced(&answer);
     check_answer(&payload, &answer, &resolver);
 });

@@ -3,9 +3,9 @@
 //! repository is lowercase; normalizing is idempotent.
 #![no_main]
 
-use immutable_images::testing::{TagVerdict, judge_tag};
-use immutable_images::testing::{ImageRef, check_digest};
 use immutable_images::testing::Settings;
+use immutable_images::testing::{ImageRef, check_digest};
+use immutable_images::testing::{TagVerdict, judge_tag};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

@@ -10,9 +10,9 @@
 use arbitrary::Arbitrary;
 use fuzz_support::oracle::KINDS;
 use fuzz_support::{FuzzResolver, check_payload};
-use immutable_images::testing::judge_tag;
 use immutable_images::testing::ImageRef;
 use immutable_images::testing::Settings;
+use immutable_images::testing::judge_tag;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 

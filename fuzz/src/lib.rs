@@ -3,8 +3,8 @@
 
 pub mod oracle;
 
-use immutable_images::testing::{Answer, validate};
 use immutable_images::testing::DigestResolver;
+use immutable_images::testing::{Answer, answer, validate};
 use immutable_images::testing::{ImageRef, check_digest};
 use serde_json::Value;
 
@@ -180,7 +180,7 @@ fn check_pinned(old: &str, new: &str, here: &str, pinned_too_long: &mut bool) {
 /// - a mutation changes only images (to `<written>@<valid digest>`) and pull policies (to
 ///   Always), and judging the mutated object again gives an acceptance with no mutation.
 pub fn check_payload(payload: &[u8], resolver: &FuzzResolver) -> bool {
-    check_answer(payload, &evaluate::answer(payload, resolver), resolver)
+    check_answer(payload, &answer(payload, resolver), resolver)
 }
 
 /// The checks of [`check_payload`] on the answer already given to `payload`, and that the
