@@ -18,6 +18,7 @@
 //! (a regex port of the same Go code) on generated references, where the two must agree except
 //! for the stricter checks documented on [`ImageRef::parse`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::Ipv6Addr;
 
@@ -201,31 +202,31 @@ impl ImageRef {
 /// that starts with one (`docker.io/*`) may match any repository there and gets no
 /// `library/`. The tag and digest part (after the first `:` of the last component, or the
 /// first `@`) is kept as written.
-pub fn normalize_image_glob(glob: &str) -> String {
+pub fn normalize_image_glob(glob: &str) -> Cow<'_, str> {
     let name_end = glob.find('@').unwrap_or(glob.len());
     let last_start = glob[..name_end].rfind('/').map_or(0, |i| i + 1);
     let name_end = glob[last_start..name_end]
         .find(':')
         .map_or(name_end, |i| last_start + i);
     let (name, rest) = glob.split_at(name_end);
-    let (first, path) = match name.split_once('/') {
-        Some((first, _)) if first.contains(['*', '?', '[']) => return glob.to_owned(),
-        Some((first, path)) if is_registry(first) => (first, path),
-        _ if name.starts_with(['*', '?', '[']) => return glob.to_owned(),
-        _ => (DOCKER_HUB, name),
+    let is_glob = |s: &str| s.starts_with(['*', '?', '[']);
+    let (written, path) = match name.split_once('/') {
+        Some((first, _)) if first.contains(['*', '?', '[']) => return Cow::Borrowed(glob),
+        Some((first, path)) if is_registry(first) => (Some(first), path),
+        _ if is_glob(name) => return Cow::Borrowed(glob),
+        _ => (None, name),
     };
-    let registry = if first == DOCKER_HUB_LEGACY {
-        DOCKER_HUB
-    } else {
-        first
+    let registry = match written {
+        Some(DOCKER_HUB_LEGACY) | None => DOCKER_HUB,
+        Some(registry) => registry,
     };
-    let library =
-        if registry == DOCKER_HUB && !path.contains('/') && !path.starts_with(['*', '?', '[']) {
-            OFFICIAL_PREFIX
-        } else {
-            ""
-        };
-    format!("{registry}/{library}{path}{rest}")
+    let library = registry == DOCKER_HUB && !path.contains('/') && !is_glob(path);
+    if written == Some(registry) && !library {
+        // Already normalized: no copy (settings are compiled on every request).
+        return Cow::Borrowed(glob);
+    }
+    let library = if library { OFFICIAL_PREFIX } else { "" };
+    Cow::Owned(format!("{registry}/{library}{path}{rest}"))
 }
 
 /// Docker's rule (`splitDockerDomain`): a first component is a registry if it has a `.` or
