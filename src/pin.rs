@@ -189,24 +189,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn malformed_digests_are_failures() {
-        for bad in [
-            "",
-            "sha256:abc",
-            "md5:0123",
-            "not a digest",
-            &D.to_uppercase(),
-        ] {
-            let r = Counting::new(Ok(bad), 0);
-            let Err(PinError::Failed(e)) = r.pinner(900).digest("nginx:1") else {
-                panic!("{bad} should fail");
-            };
-            assert!(
-                e.starts_with("the host answered a malformed digest"),
-                "{bad}: {e}"
-            );
-        }
+    #[rstest::rstest]
+    #[case::empty("")]
+    #[case::short("sha256:abc")]
+    #[case::unsupported_algorithm("md5:0123")]
+    #[case::prose("not a digest")]
+    #[case::uppercase(&D.to_uppercase())]
+    fn malformed_digests_are_failures(#[case] bad: &str) {
+        let r = Counting::new(Ok(bad), 0);
+        let Err(PinError::Failed(e)) = r.pinner(900).digest("nginx:1") else {
+            panic!("{bad} should fail");
+        };
+        assert!(e.starts_with("the host answered a malformed digest"), "{e}");
     }
 
     #[test]
@@ -276,15 +270,16 @@ mod tests {
     fn kept_pins_are_exactly_the_reference_plus_a_digest() {
         assert_eq!(kept_pin("app:1.0", &format!("app:1.0@{D}")), Some(D));
         assert_eq!(kept_pin("app", &format!("app@{D}")), Some(D));
-        for other in [
-            format!("app:1.1@{D}"),
-            format!("app:1.0x@{D}"),
-            format!("other/app:1.0@{D}"),
-            "app:1.0".to_owned(),
-            "app:1.0@sha256:abc".to_owned(),
-            format!("app:1.0@{D}@{D}"),
-        ] {
-            assert_eq!(kept_pin("app:1.0", &other), None, "{other}");
-        }
+    }
+
+    #[rstest::rstest]
+    #[case::another_tag(&format!("app:1.1@{D}"))]
+    #[case::a_longer_tag(&format!("app:1.0x@{D}"))]
+    #[case::another_repository(&format!("other/app:1.0@{D}"))]
+    #[case::no_digest("app:1.0")]
+    #[case::a_bad_digest("app:1.0@sha256:abc")]
+    #[case::two_digests(&format!("app:1.0@{D}@{D}"))]
+    fn anything_else_keeps_no_pin(#[case] old: &str) {
+        assert_eq!(kept_pin("app:1.0", old), None);
     }
 }

@@ -554,40 +554,40 @@ mod tests {
     }
 
     #[test]
-    fn bad_registries_are_refused() {
-        for r in [
-            "https://ghcr.io",
-            "ghcr.io/team",
-            "",
-            "not a host",
-            "UPPER_CASE!",
-        ] {
-            let e = err(&format!(r#"{{"immutableRegistries":[{r:?}]}}"#));
-            assert!(e.starts_with("immutableRegistries[0]"), "{r}: {e}");
-        }
+    fn registries_are_kept_lowercase() {
         let s =
             Settings::from_json(br#"{"immutableRegistries":["GHCR.io","[::1]:5000"]}"#).unwrap();
         assert_eq!(s.immutable_registries, vec!["ghcr.io", "[::1]:5000"]);
     }
 
-    #[test]
-    fn semver_word_is_a_full_version() {
+    #[rstest::rstest]
+    #[case::scheme("https://ghcr.io")]
+    #[case::path("ghcr.io/team")]
+    #[case::empty("")]
+    #[case::spaces("not a host")]
+    #[case::not_a_host_name("UPPER_CASE!")]
+    fn bad_registries_are_refused(#[case] registry: &str) {
+        let e = err(&format!(r#"{{"immutableRegistries":[{registry:?}]}}"#));
+        assert!(e.starts_with("immutableRegistries[0]"), "{e}");
+    }
+
+    #[rstest::rstest]
+    #[case("1.2.3", true)]
+    #[case("v1.2.3", true)]
+    #[case("1.2.3-rc.1", true)]
+    #[case("1.2.3+build.5", true)]
+    #[case("10.20.30-alpha-1", true)]
+    #[case("1", false)]
+    #[case("1.2", false)]
+    #[case("v1.2", false)]
+    #[case("01.2.3", false)]
+    #[case("1.2.3.4", false)]
+    #[case("latest", false)]
+    #[case("1.2.3-", false)]
+    #[case("x1.2.3", false)]
+    fn semver_word_is_a_full_version(#[case] tag: &str, #[case] full: bool) {
         let s = Settings::from_json(br#"{"immutableTagPatterns":["semver"]}"#).unwrap();
-        let re = &s.immutable_tag_patterns[0];
-        for ok in [
-            "1.2.3",
-            "v1.2.3",
-            "1.2.3-rc.1",
-            "1.2.3+build.5",
-            "10.20.30-alpha-1",
-        ] {
-            assert!(re.is_match(ok), "{ok}");
-        }
-        for bad in [
-            "1", "1.2", "v1.2", "01.2.3", "1.2.3.4", "latest", "1.2.3-", "x1.2.3",
-        ] {
-            assert!(!re.is_match(bad), "{bad}");
-        }
+        assert_eq!(s.immutable_tag_patterns[0].is_match(tag), full);
     }
 
     /// semver.org's own regex, with the optional `v`: the oracle of the `semver` word.
