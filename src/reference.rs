@@ -115,16 +115,7 @@ impl ImageRef {
         if name_and_tag.starts_with('[') && !name_and_tag.contains('/') {
             return Err(RefError::BadRegistry);
         }
-        // The tag is after the first ':' of the last path component (a registry port sits
-        // before the first '/').
-        let last_start = name_and_tag.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match name_and_tag[last_start..].find(':') {
-            Some(i) => (
-                &name_and_tag[..last_start + i],
-                Some(&name_and_tag[last_start + i + 1..]),
-            ),
-            None => (name_and_tag, None),
-        };
+        let (name, tag) = split_tag(name_and_tag);
         if let Some(t) = tag
             && !valid_tag(t)
         {
@@ -194,6 +185,19 @@ impl ImageRef {
     }
 }
 
+/// `name[:tag]` split at the tag, which is after the first ':' of the last path component (a
+/// registry port sits before the first '/').
+fn split_tag(name_and_tag: &str) -> (&str, Option<&str>) {
+    let last_start = name_and_tag.rfind('/').map_or(0, |i| i + 1);
+    match name_and_tag[last_start..].find(':') {
+        Some(i) => (
+            &name_and_tag[..last_start + i],
+            Some(&name_and_tag[last_start + i + 1..]),
+        ),
+        None => (name_and_tag, None),
+    }
+}
+
 /// An `exemptImages` glob with its name normalized as an image reference's name is, so that
 /// it means what the same text means as an image: `nginx:*` is
 /// `docker.io/library/nginx:*`, `team/app*` is `docker.io/team/app*`, `index.docker.io/x` is
@@ -203,12 +207,9 @@ impl ImageRef {
 /// `library/`. The tag and digest part (after the first `:` of the last component, or the
 /// first `@`) is kept as written.
 pub fn normalize_image_glob(glob: &str) -> Cow<'_, str> {
-    let name_end = glob.find('@').unwrap_or(glob.len());
-    let last_start = glob[..name_end].rfind('/').map_or(0, |i| i + 1);
-    let name_end = glob[last_start..name_end]
-        .find(':')
-        .map_or(name_end, |i| last_start + i);
-    let (name, rest) = glob.split_at(name_end);
+    let name_and_tag = glob.split_once('@').map_or(glob, |(n, _)| n);
+    let (name, _) = split_tag(name_and_tag);
+    let (name, rest) = glob.split_at(name.len());
     let is_glob = |s: &str| s.starts_with(['*', '?', '[']);
     let (written, path) = match name.split_once('/') {
         Some((first, _)) if first.contains(['*', '?', '[']) => return Cow::Borrowed(glob),

@@ -253,27 +253,16 @@ fn read_object_field<'a>(
     };
     s.peek();
     let start = s.position();
-    if new {
-        let images = podspec::read_object(s, path)?;
-        return Ok(Object::Read(
-            path,
-            images,
-            Span {
-                start,
-                end: s.position(),
-            },
-        ));
-    }
-    // An old object that cannot be read is skipped (JSON that is not malformed).
     match podspec::read_object(s, path) {
-        Ok(images) => Ok(Object::Read(
-            path,
-            images,
-            Span {
+        Ok(images) => {
+            let span = Span {
                 start,
                 end: s.position(),
-            },
-        )),
+            };
+            Ok(Object::Read(path, images, span))
+        }
+        Err(Stop) if new => Err(Stop),
+        // An old object that cannot be read is skipped (JSON that is not malformed).
         Err(Stop) => {
             s.rewind(start);
             s.skip()?;
