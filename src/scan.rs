@@ -93,15 +93,56 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// How many bytes a string scan looks at in one step: sixteen in the policy's wasm build,
+/// with wasm's SIMD (`simd128`, which `.cargo/config.toml` enables and every wasmtime, so
+/// policy-server, runs); eight in a `u64` (SWAR) where that is not available, as in the tests
+/// and fuzzing on the host. Both stop at the same bytes.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+const CHUNK: usize = 16;
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+const CHUNK: usize = 8;
+
+/// The bytes of `chunk` a string scan must stop at (a quote, a backslash or a control
+/// character, below 0x20) as flags, the first byte's lowest: `None` if there is none, else
+/// the offset of the first.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn first_special(chunk: &[u8; CHUNK]) -> Option<usize> {
+    use core::arch::wasm32::{u8x16, u8x16_bitmask, u8x16_eq, u8x16_min, u8x16_splat, v128_or};
+    let c = *chunk;
+    // One 16-byte load (LLVM makes `v128.load` of this).
+    let v = u8x16(
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
+        c[14], c[15],
+    );
+    let quote = u8x16_eq(v, u8x16_splat(b'"'));
+    let backslash = u8x16_eq(v, u8x16_splat(b'\\'));
+    // Unsigned: a byte is at most 0x1f when the smaller of it and 0x1f is itself.
+    let control = u8x16_eq(u8x16_min(v, u8x16_splat(0x1f)), v);
+    // One bit per byte, from the high bit of each lane: the first byte is the lowest bit.
+    let found = u8x16_bitmask(v128_or(v128_or(quote, backslash), control));
+    (found != 0).then(|| found.trailing_zeros() as usize)
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn first_special(chunk: &[u8; CHUNK]) -> Option<usize> {
+    let found = specials(u64::from_le_bytes(*chunk));
+    // Little-endian, so the lowest flag is the first byte in the text.
+    (found != 0).then(|| found.trailing_zeros() as usize / 8)
+}
+
 /// Eight copies of the byte 0x01: multiplied by a byte, eight copies of that byte.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 const ONES: u64 = u64::MAX / 255;
 
 /// The high bit of each byte of `chunk` that is a quote, a backslash or a control character
-/// (below 0x20): the bytes a string scan must stop at, eight at a time (SWAR). `x - 0x01`
+/// (below 0x20), eight bytes at a time in a `u64` (SWAR). `x - 0x01`
 /// borrows into a byte's high bit exactly where the byte was 0 (`& !x` drops bytes whose
 /// high bit was already set), so XOR with the quote or backslash and subtract finds those;
 /// `x - 0x20` borrows where a byte is below 0x20. A borrow can flag a byte after a true
 /// match, never one before it, so the lowest flag is exact: the caller uses only that one.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
 fn specials(chunk: u64) -> u64 {
     let control = chunk.wrapping_sub(ONES * 0x20) & !chunk;
@@ -468,17 +509,15 @@ fn string_end(bytes: &[u8], at: usize) -> Result<(usize, bool)> {
     let mut at = at + 1;
     let mut escaped = false;
     loop {
-        // Eight bytes at a time to the first quote, backslash or control character: the
-        // lowest flagged byte of the chunk (little-endian, so the first in the text).
-        while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
-            let found = specials(u64::from_le_bytes(*chunk));
-            if found != 0 {
-                at += found.trailing_zeros() as usize / 8;
+        // A chunk at a time to the first quote, backslash or control character.
+        while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<CHUNK>) {
+            if let Some(offset) = first_special(chunk) {
+                at += offset;
                 break;
             }
-            at += 8;
+            at += CHUNK;
         }
-        // The last few bytes (fewer than eight), or the stop the chunk loop found.
+        // The last few bytes (fewer than a chunk), or the stop the chunk loop found.
         while let Some(&b) = bytes.get(at) {
             if b == b'"' || b == b'\\' || b < 0x20 {
                 break;

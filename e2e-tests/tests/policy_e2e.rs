@@ -732,3 +732,63 @@ fn policy_logs_pin_failures_and_its_slow_path_to_the_host() {
     evaluate(&p, &json!({}), &req);
     assert_eq!(logged(&p), Vec::<Value>::new());
 }
+
+// ---- the wasm build's string scan ----
+
+/// The wasm build finds a string's end sixteen bytes at a time with wasm's SIMD, where the
+/// tests and fuzzing on the host run the eight-byte scan (src/scan.rs): so the built policy
+/// itself is checked here. Each special text is put at every offset around one and two chunks,
+/// in a skipped string (an annotation) and in a read one (a container's name), and the
+/// container after it must still be read: the answer names its floating image exactly when
+/// serde_json reads the payload, and gives serde_json's own error when it does not.
+#[test]
+fn policy_wasm_string_scan_stops_where_serde_json_does() {
+    let p = common::policy(HostConfig::default());
+    let mut object = pod_with(vec![
+        container("MARK_NAME", "nginx:1.25", Some("Always")),
+        container("second", "nginx:latest", Some("Always")),
+    ]);
+    object["metadata"]["annotations"] = json!({"note": "MARK_NOTE"});
+    let payload = json!({"request": create(object), "settings": {}}).to_string();
+    // JSON text as it stands between the quotes of a string.
+    let specials: [&[u8]; 11] = [
+        b"",
+        br#"\""#,
+        br"\\",
+        br"\n",
+        br"\u00e9",
+        "\u{e9}\u{1F600}".as_bytes(),
+        b"\x7f",
+        b"\x01",
+        b"\x1f",
+        b"\x00",
+        br"\x",
+    ];
+    for marker in ["MARK_NOTE", "MARK_NAME"] {
+        for special in specials {
+            for offset in 0..=40 {
+                let mut text = vec![b'a'; offset];
+                text.extend_from_slice(special);
+                text.extend_from_slice(b"bc");
+                let mut bytes = payload.clone().into_bytes();
+                let at = payload.find(marker).unwrap();
+                bytes.splice(at..at + marker.len(), text.iter().copied());
+                // The policy words a malformed payload as serde_json skipping it does.
+                let malformed = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).err();
+                let answer: Value =
+                    serde_json::from_slice(&p.call("validate", &bytes).expect("an answer"))
+                        .expect("a JSON answer");
+                let message = answer["message"].as_str().unwrap_or_default();
+                let case = format!("{marker} {special:?} at {offset}: {message}");
+                assert_eq!(answer["accepted"], false, "{case}");
+                match malformed {
+                    None => assert!(message.contains("nginx:latest"), "{case}"),
+                    Some(e) => {
+                        assert_eq!(answer["code"], 400, "{case}");
+                        assert!(message.ends_with(&e.to_string()), "{case} / {e}");
+                    }
+                }
+            }
+        }
+    }
+}
