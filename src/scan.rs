@@ -16,7 +16,8 @@
 //! Why not serde_json here too: skipping is most of what the policy does, and serde_json's
 //! generic skip takes nearly twice the instructions this one does on a Kubernetes object
 //! (short strings, little whitespace), more in wasm32, where serde_json scans strings four
-//! bytes at a time and this scanner eight (docs/performance.md).
+//! bytes at a time and this scanner sixteen, with wasm's SIMD (eight in host builds;
+//! docs/performance.md).
 
 use std::borrow::Cow;
 
