@@ -458,10 +458,12 @@ fn policy_pins_multi_arch_tag_to_the_index_digest() {
     );
 }
 
-/// A host whose digest cache forgets after 300 ms instead of policy-server's 60 s, so a test
-/// can see a re-pushed tag without waiting a minute.
+/// A host whose digest cache forgets after 3 s instead of policy-server's 60 s, so a test
+/// can see a re-pushed tag without waiting a minute. The re-push (umoci and skopeo) must end
+/// within it: 300 ms was too short on a loaded machine, where the cached answer had already
+/// expired.
 fn host_with_short_cache() -> (HostConfig, Duration) {
-    let ttl = Duration::from_millis(300);
+    let ttl = Duration::from_secs(3);
     let config = HostConfig {
         digest_cache: Some(DigestCache::with_ttl(ttl)),
         ..HostConfig::default()
