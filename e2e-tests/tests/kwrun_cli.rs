@@ -318,3 +318,33 @@ fn cli_summary_shows_what_was_asked_and_the_verdict() {
         "verdict:  ACCEPTED, MUTATED\n  patch:   add /spec/jobTemplate/spec/template/spec/containers/0/imagePullPolicy \"Always\"\n"
     ), "{second}");
 }
+
+/// `--perf-map` writes wasmtime's perf map of the compiled policy, which a profiler reads to
+/// name the policy's own code (docs/performance.md), and answers as without it.
+#[test]
+fn cli_perf_map_lists_the_compiled_policy_and_changes_no_answer() {
+    let policy = policy_path();
+    let request = fixture("pod-latest.json");
+    let plain = responses(&kwrun(&["-r", &request, &policy]));
+    let child = Command::new(env!("CARGO_BIN_EXE_kwrun"))
+        .args(["--perf-map", "-r", &request, &policy])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kwrun");
+    let map = PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+    let out = child.wait_with_output().expect("kwrun ends");
+    assert_eq!(responses(&out), plain);
+    let text = std::fs::read_to_string(&map).unwrap_or_else(|e| panic!("{}: {e}", map.display()));
+    std::fs::remove_file(&map).ok();
+    // One line per compiled function: start, size (hex) and name. The policy's functions are
+    // `wasm[0]::function[N]` in the stripped build, by their names in an unstripped one.
+    let functions = text
+        .lines()
+        .filter(|line| line.contains("wasm[0]::function[") || line.contains("immutable_images"))
+        .count();
+    assert!(
+        functions > 100,
+        "{functions} policy functions in {text:.300}"
+    );
+}

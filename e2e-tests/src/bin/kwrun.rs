@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use e2e_tests::host::DEFAULT_TIMEOUT_SECONDS;
-use e2e_tests::{DigestResolver, HostConfig, Policy, input, summary};
+use e2e_tests::{DigestResolver, HostConfig, PolicyModule, input, summary};
 use serde_json::Value;
 
 const USAGE: &str = "\
@@ -35,6 +35,9 @@ Options:
                                   (decoded patch, warnings, audit annotations)
                                   instead of the AdmissionResponse JSON
   -v, --verbose                   print policy logs and host calls on stderr
+      --perf-map                  write /tmp/perf-PID.map, where each function of the
+                                  compiled policy lies, for a profiler (callgrind, perf)
+                                  to name the policy's own code
   -h, --help                      print this help
 
 Only loopback registries (127.0.0.0/8, localhost, [::1]) are contacted, over plain HTTP.";
@@ -51,6 +54,7 @@ struct Args {
     instance_per_request: bool,
     summary: bool,
     verbose: bool,
+    perf_map: bool,
     policy: Option<String>,
 }
 
@@ -91,6 +95,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
             "--instance-per-request" => args.instance_per_request = true,
             "--summary" => args.summary = true,
             "-v" | "--verbose" => args.verbose = true,
+            "--perf-map" => args.perf_map = true,
             f if f.starts_with('-') && f != "-" => return Err(format!("unknown option {f}")),
             _ => {
                 if args.policy.replace(arg).is_some() {
@@ -134,21 +139,26 @@ fn run(args: Args) -> Result<(), String> {
         resolver = resolver.with_mirror_spec(spec).map_err(|e| e.to_string())?;
     }
     let policy_path = args.policy.unwrap_or_default();
-    let policy = Policy::load(
-        &policy_path,
-        HostConfig {
-            resolver,
-            verbose: args.verbose,
-            timeout_seconds: if args.no_timeout {
-                None
-            } else {
-                Some(args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS))
-            },
-            instance_per_request: args.instance_per_request,
-            ..HostConfig::default()
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let module = if args.perf_map {
+        PolicyModule::from_file_with_perf_map(&policy_path)
+    } else {
+        PolicyModule::from_file(&policy_path)
+    };
+    let policy = module
+        .and_then(|module| {
+            module.instantiate(HostConfig {
+                resolver,
+                verbose: args.verbose,
+                timeout_seconds: if args.no_timeout {
+                    None
+                } else {
+                    Some(args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS))
+                },
+                instance_per_request: args.instance_per_request,
+                ..HostConfig::default()
+            })
+        })
+        .map_err(|e| e.to_string())?;
 
     let version = policy
         .protocol_version()
