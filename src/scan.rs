@@ -103,9 +103,8 @@ const CHUNK: usize = 16;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 const CHUNK: usize = 8;
 
-/// The bytes of `chunk` a string scan must stop at (a quote, a backslash or a control
-/// character, below 0x20) as flags, the first byte's lowest: `None` if there is none, else
-/// the offset of the first.
+/// The offset in `chunk` of the first byte a string scan must stop at: a quote, a backslash or
+/// a control character (below 0x20); `None` if the chunk has none.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 fn first_special(chunk: &[u8; CHUNK]) -> Option<usize> {
