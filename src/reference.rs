@@ -189,16 +189,21 @@ impl ImageRef {
     }
 }
 
-/// References are short: a plain loop over their bytes costs less than the setup of
-/// `str::find`'s memchr, which took a third of the parse (docs/performance.md). Splitting at an
-/// ASCII byte always falls on a character boundary.
+/// Where `byte` (ASCII) first is in `text`. References are short: a plain loop over their
+/// bytes costs less than the setup of `str::find`'s memchr, which took a third of the parse
+/// (docs/performance.md). An ASCII byte always stands on a character boundary.
+fn find_byte(text: &str, byte: u8) -> Option<usize> {
+    text.bytes().position(|b| b == byte)
+}
+
+/// `text` split around the first `byte`, which neither side keeps.
 fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
-    let i = text.bytes().position(|b| b == byte)?;
+    let i = find_byte(text, byte)?;
     Some((&text[..i], &text[i + 1..]))
 }
 
 fn has_byte(text: &str, byte: u8) -> bool {
-    text.bytes().any(|b| b == byte)
+    find_byte(text, byte).is_some()
 }
 
 /// `name[:tag]` split at the tag, which is after the first ':' of the last path component (a
@@ -208,7 +213,7 @@ fn split_tag(name_and_tag: &str) -> (&str, Option<&str>) {
         .bytes()
         .rposition(|b| b == b'/')
         .map_or(0, |i| i + 1);
-    match name_and_tag[last_start..].bytes().position(|b| b == b':') {
+    match find_byte(&name_and_tag[last_start..], b':') {
         Some(i) => (
             &name_and_tag[..last_start + i],
             Some(&name_and_tag[last_start + i + 1..]),
@@ -226,7 +231,7 @@ fn split_tag(name_and_tag: &str) -> (&str, Option<&str>) {
 /// `library/`. The tag and digest part (after the first `:` of the last component, or the
 /// first `@`) is kept as written.
 pub fn normalize_image_glob(glob: &str) -> Cow<'_, str> {
-    let name_and_tag = glob.split_once('@').map_or(glob, |(n, _)| n);
+    let name_and_tag = split_at_byte(glob, b'@').map_or(glob, |(n, _)| n);
     let (name, _) = split_tag(name_and_tag);
     let (name, rest) = glob.split_at(name.len());
     let is_glob = |s: &str| s.starts_with(['*', '?', '[']);
@@ -271,10 +276,7 @@ fn check_registry(registry: &str) -> Result<(), RefError> {
             &rest[close + 1..],
         )
     } else {
-        let host_end = registry
-            .bytes()
-            .position(|b| b == b':')
-            .unwrap_or(registry.len());
+        let host_end = find_byte(registry, b':').unwrap_or(registry.len());
         let host = &registry[..host_end];
         (
             host.as_bytes()
