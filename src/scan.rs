@@ -94,63 +94,73 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// How many bytes a string scan looks at in one step: sixteen in the policy's wasm build,
-/// with wasm's SIMD (`simd128`, which `.cargo/config.toml` enables and every wasmtime, so
-/// policy-server, runs); eight in a `u64` (SWAR) where that is not available, as in the tests
-/// and fuzzing on the host. Both stop at the same bytes.
+// How many bytes a string scan looks at in one step (`CHUNK`), and where in a chunk it stops
+// (`first_special`): sixteen bytes in the policy's wasm build, with wasm's SIMD (`simd128`,
+// which `.cargo/config.toml` enables and every wasmtime, so policy-server, runs); eight in a
+// `u64` (SWAR) where that is not available, as in the tests and fuzzing on the host. Both
+// stop at the same bytes.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-const CHUNK: usize = 16;
+use simd::{CHUNK, first_special};
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-const CHUNK: usize = 8;
+use swar::{CHUNK, first_special};
 
-/// The offset in `chunk` of the first byte a string scan must stop at: a quote, a backslash or
-/// a control character (below 0x20); `None` if the chunk has none.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline(always)]
-fn first_special(chunk: &[u8; CHUNK]) -> Option<usize> {
+mod simd {
     use core::arch::wasm32::{u8x16, u8x16_bitmask, u8x16_eq, u8x16_min, u8x16_splat, v128_or};
-    let c = *chunk;
-    // One 16-byte load (LLVM makes `v128.load` of this).
-    let v = u8x16(
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
-        c[14], c[15],
-    );
-    let quote = u8x16_eq(v, u8x16_splat(b'"'));
-    let backslash = u8x16_eq(v, u8x16_splat(b'\\'));
-    // Unsigned: a byte is at most 0x1f when the smaller of it and 0x1f is itself.
-    let control = u8x16_eq(u8x16_min(v, u8x16_splat(0x1f)), v);
-    // One bit per byte, from the high bit of each lane: the first byte is the lowest bit.
-    let found = u8x16_bitmask(v128_or(v128_or(quote, backslash), control));
-    (found != 0).then(|| found.trailing_zeros() as usize)
+
+    pub const CHUNK: usize = 16;
+
+    /// The offset in `chunk` of the first byte a string scan must stop at: a quote, a
+    /// backslash or a control character (below 0x20); `None` if the chunk has none.
+    #[inline(always)]
+    pub fn first_special(chunk: &[u8; CHUNK]) -> Option<usize> {
+        let c = *chunk;
+        // One 16-byte load (LLVM makes `v128.load` of this).
+        let v = u8x16(
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
+            c[14], c[15],
+        );
+        let quote = u8x16_eq(v, u8x16_splat(b'"'));
+        let backslash = u8x16_eq(v, u8x16_splat(b'\\'));
+        // Unsigned: a byte is at most 0x1f when the smaller of it and 0x1f is itself.
+        let control = u8x16_eq(u8x16_min(v, u8x16_splat(0x1f)), v);
+        // One bit per byte, from the high bit of each lane: the first byte is the lowest bit.
+        let found = u8x16_bitmask(v128_or(v128_or(quote, backslash), control));
+        (found != 0).then(|| found.trailing_zeros() as usize)
+    }
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[inline(always)]
-fn first_special(chunk: &[u8; CHUNK]) -> Option<usize> {
-    let found = specials(u64::from_le_bytes(*chunk));
-    // Little-endian, so the lowest flag is the first byte in the text.
-    (found != 0).then(|| found.trailing_zeros() as usize / 8)
-}
+mod swar {
+    pub const CHUNK: usize = 8;
 
-/// Eight copies of the byte 0x01: multiplied by a byte, eight copies of that byte.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-const ONES: u64 = u64::MAX / 255;
+    /// The offset in `chunk` of the first byte a string scan must stop at: a quote, a
+    /// backslash or a control character (below 0x20); `None` if the chunk has none.
+    #[inline(always)]
+    pub fn first_special(chunk: &[u8; CHUNK]) -> Option<usize> {
+        let found = specials(u64::from_le_bytes(*chunk));
+        // Little-endian, so the lowest flag is the first byte in the text.
+        (found != 0).then(|| found.trailing_zeros() as usize / 8)
+    }
 
-/// The high bit of each byte of `chunk` that is a quote, a backslash or a control character
-/// (below 0x20), eight bytes at a time in a `u64` (SWAR). `x - 0x01`
-/// borrows into a byte's high bit exactly where the byte was 0 (`& !x` drops bytes whose
-/// high bit was already set), so XOR with the quote or backslash and subtract finds those;
-/// `x - 0x20` borrows where a byte is below 0x20. A borrow can flag a byte after a true
-/// match, never one before it, so the lowest flag is exact: the caller uses only that one.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[inline(always)]
-fn specials(chunk: u64) -> u64 {
-    let control = chunk.wrapping_sub(ONES * 0x20) & !chunk;
-    let quote = chunk ^ (ONES * u64::from(b'"'));
-    let quote = quote.wrapping_sub(ONES) & !quote;
-    let backslash = chunk ^ (ONES * u64::from(b'\\'));
-    let backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (control | quote | backslash) & (ONES << 7)
+    /// Eight copies of the byte 0x01: multiplied by a byte, eight copies of that byte.
+    const ONES: u64 = u64::MAX / 255;
+
+    /// The high bit of each byte of `chunk` that is a quote, a backslash or a control
+    /// character (below 0x20). `x - 0x01` borrows into a byte's high bit exactly where the
+    /// byte was 0 (`& !x` drops bytes whose high bit was already set), so XOR with the quote
+    /// or backslash and subtract finds those; `x - 0x20` borrows where a byte is below 0x20.
+    /// A borrow can flag a byte after a true match, never one before it, so the lowest flag
+    /// is exact: the caller uses only that one.
+    #[inline(always)]
+    fn specials(chunk: u64) -> u64 {
+        let control = chunk.wrapping_sub(ONES * 0x20) & !chunk;
+        let quote = chunk ^ (ONES * u64::from(b'"'));
+        let quote = quote.wrapping_sub(ONES) & !quote;
+        let backslash = chunk ^ (ONES * u64::from(b'\\'));
+        let backslash = backslash.wrapping_sub(ONES) & !backslash;
+        (control | quote | backslash) & (ONES << 7)
+    }
 }
 
 impl<'a> Scanner<'a> {
