@@ -28,9 +28,19 @@ impl std::fmt::Debug for PolicyModule {
 impl PolicyModule {
     /// Reads and compiles a `.wasm` file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
+        Self::compile_file(path.as_ref(), false)
+    }
+
+    /// Reads and compiles a `.wasm` file, and writes where each compiled function lies to
+    /// `/tmp/perf-PID.map` (wasmtime's perf map: the function names of an unstripped wasm), so
+    /// that a profiler such as callgrind can name the policy's own code. Nothing else changes.
+    pub fn from_file_with_perf_map(path: impl AsRef<Path>) -> Result<Self> {
+        Self::compile_file(path.as_ref(), true)
+    }
+
+    fn compile_file(path: &Path, perf_map: bool) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::from_bytes(&bytes).map_err(|e| match e {
+        Self::compile(&bytes, perf_map).map_err(|e| match e {
             Error::Runtime(m) => Error::Runtime(format!("{}: {m}", path.display())),
             other => other,
         })
@@ -42,15 +52,6 @@ impl PolicyModule {
     /// every [`EPOCH_TICK`] for as long as the module is alive.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Self::compile(bytes, false)
-    }
-
-    /// Reads and compiles a `.wasm` file, and writes where each compiled function lies to
-    /// `/tmp/perf-PID.map` (wasmtime's perf map: the function names of an unstripped wasm), so
-    /// that a profiler such as callgrind can name the policy's own code. Nothing else changes.
-    pub fn from_file_with_perf_map(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::compile(&bytes, true)
     }
 
     fn compile(bytes: &[u8], perf_map: bool) -> Result<Self> {

@@ -767,13 +767,13 @@ fn policy_wasm_string_scan_stops_where_serde_json_does() {
         br"\x",
     ];
     for marker in ["MARK_NOTE", "MARK_NAME"] {
+        let at = payload.find(marker).unwrap();
         for special in specials {
             for offset in 0..=40 {
                 let mut text = vec![b'a'; offset];
                 text.extend_from_slice(special);
                 text.extend_from_slice(b"bc");
                 let mut bytes = payload.clone().into_bytes();
-                let at = payload.find(marker).unwrap();
                 bytes.splice(at..at + marker.len(), text.iter().copied());
                 // The policy words a malformed payload as serde_json skipping it does.
                 let malformed = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).err();
