@@ -214,8 +214,8 @@ push_image() {
   kwctl_run "$BATS_TEST_DIRNAME/../test_data/audit/deployment.json" '{}'
   [ "$status" -eq 0 ]
   [[ "$output" == *'"allowed":false'* ]]
-  [[ "$output" == *'containers[1] \"proxy\" image \"envoyproxy/envoy:v1.30.1\": imagePullPolicy IfNotPresent; admission sets Always'* ]]
-  [[ "$output" == *'initContainers[0] \"migrate\" image \"ghcr.io/example/api\": no tag, floats like :latest; admission rejects it'* ]]
+  [[ "$output" == *'containers[1] \"proxy\" image \"envoyproxy/envoy:v1.30.1\": imagePullPolicy IfNotPresent, not Always; admission sets Always'* ]]
+  [[ "$output" == *'initContainers[0] \"migrate\" image \"ghcr.io/example/api\": no tag, so it floats like :latest; admission rejects it'* ]]
   [[ "$output" != *'"patch"'* ]]
 }
 
@@ -226,7 +226,7 @@ push_image() {
   kwctl_run "$BATS_TEST_DIRNAME/../test_data/audit/deployment.json" "$settings"
   [ "$status" -eq 0 ]
   [[ "$output" == *'"allowed":false'* ]]
-  [[ "$output" == *'ghcr.io/example/api:latest\": mutable tag \"latest\", not pinned to a digest; admission pins it'* ]]
+  [[ "$output" == *'ghcr.io/example/api:latest\": tag \"latest\" is mutable (mutableTags \"latest\"), not pinned to a digest; admission pins it'* ]]
   [[ "$output" != *'cannot pin'* ]]
   [[ "$output" != *'"patch"'* ]]
 }

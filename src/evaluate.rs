@@ -1,12 +1,17 @@
-//! Evaluating one admission request: read the payload, find the images, judge each in steps
-//! (exemption, tag, pin, pull policy), route what each step finds by the configured action,
-//! and write the answer (reject, warn, mutate or accept). In a background audit the answer is
-//! one rejection that says what admission does about each image, with no mutation and no
-//! registry lookup (docs/design.md, "Background audit").
+//! Evaluating one admission request, in steps that each return what they found:
+//! - [`triage`]: what the request asks to judge ([`Subject`]), or nothing (an acceptance);
+//! - [`Before`]: on UPDATE, what each named image was, so that unchanged ones are skipped;
+//! - [`Judge::image`]: one judgement per image: exemption, tag, pin, pull policy, each step
+//!   matching on the setting that decides what admission does about what it finds;
+//! - [`Judge::route`]: the one router, from what admission does to rejections, warnings and
+//!   field edits, or, in a background audit, to the audit's list;
+//! - [`Judged::into_answer`]: the answer, with the edits spliced into the object's text.
+//!
+//! In a background audit the answer is one rejection that says what admission does about each
+//! image, with no mutation and no registry lookup (docs/design.md, "Background audit").
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::time::Instant;
 
 use kubewarden_policy_sdk::response::ValidationResponse;
 
@@ -15,8 +20,9 @@ use crate::pin::{DigestResolver, PinError, Pinner, kept_pin, pinned_reference};
 use crate::podspec::{ImageEntry, ImageList, ObjectImages, PodSpecPath};
 use crate::reference::ImageRef;
 use crate::request::{self, Object, Request};
-use crate::response::{self, Action, Answer, PinRecord, Problem, Verdict, Violation};
+use crate::response::{self, Answer, Context, Findings, PinRecord, Problem, Remedy, Violation};
 use crate::rules::{self, ExemptionKey, TagVerdict};
+use crate::scan::Span;
 use crate::settings::{self, MutableTagAction, PinFailureAction, PullPolicyAction, Settings};
 
 /// The answer to a `validate` payload, as the bytes the host reads. Every input gets an
@@ -32,46 +38,122 @@ pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResp
 }
 
 /// Evaluates a `validate` payload.
-pub fn answer<'a>(payload: &'a [u8], resolver: &dyn DigestResolver) -> Answer<'a> {
-    evaluate(payload, resolver).unwrap_or_else(|e| response::refuse(e).into())
+pub fn answer(payload: &[u8], resolver: &dyn DigestResolver) -> Answer {
+    judge(payload, resolver)
+        .and_then(Judged::into_answer)
+        .unwrap_or_else(|e| response::refuse(e).into())
 }
 
-fn evaluate<'a>(payload: &'a [u8], resolver: &dyn DigestResolver) -> Result<Answer<'a>, String> {
+/// For the tests' tree-based oracle: when admission edits the object, the object's JSON text
+/// and the edits the answer splices into it.
+pub fn mutation<'a>(
+    payload: &'a [u8],
+    resolver: &dyn DigestResolver,
+) -> Option<(&'a [u8], Vec<Edit>)> {
+    let m = judge(payload, resolver).ok()?.mutation?;
+    Some((&payload[m.object.start..m.object.end], m.edits))
+}
+
+/// What judging a request came to.
+struct Judged<'a> {
+    findings: Findings,
+    /// When admission edits the object (and does not reject it).
+    mutation: Option<Mutation<'a>>,
+}
+
+/// The edits of an object, and where its text is.
+struct Mutation<'a> {
+    payload: &'a [u8],
+    kind: Cow<'a, str>,
+    object: Span,
+    edits: Vec<Edit>,
+}
+
+impl Judged<'_> {
+    fn into_answer(self) -> Result<Answer, String> {
+        let mutated = self.mutation.map(|m| m.splice()).transpose()?;
+        Ok(self.findings.answer(mutated))
+    }
+}
+
+impl Mutation<'_> {
+    /// The object's text with the edits spliced in. The reader may have skipped some of its
+    /// bytes, so the text is checked for UTF-8 here.
+    fn splice(&self) -> Result<Vec<u8>, String> {
+        let text = &self.payload[self.object.start..self.object.end];
+        std::str::from_utf8(text).map_err(|_| {
+            format!(
+                "the {} is not valid UTF-8, so it cannot be mutated",
+                self.kind
+            )
+        })?;
+        mutate::splice(self.payload, self.object, &self.edits)
+    }
+}
+
+fn judge<'a>(payload: &'a [u8], resolver: &dyn DigestResolver) -> Result<Judged<'a>, String> {
     // The pin budget counts from here: the host's deadline counts the whole evaluation.
     let started = resolver.now();
     let read = request::read(payload)?;
     let settings = settings::cached(read.settings.unwrap_or(b"{}"))
         .map_err(|e| format!("invalid settings: {e}"))?;
     let request = read.request.ok_or("the payload has no request")?;
-    judge_request(payload, &settings, request, resolver, started)
+    let Some(subject) = triage(request)? else {
+        return Ok(Judged {
+            findings: Findings::default(),
+            mutation: None,
+        });
+    };
+    let before = Before::of(subject.old);
+    let pinner = Pinner::new(resolver, started, settings.pin_budget);
+    let mut judge = Judge::new(&settings, subject.audit, subject.path, pinner);
+    for entry in &subject.images {
+        match before.of_entry(entry) {
+            Some(old) if old.image() == entry.image() && old.policy() == entry.pull_policy() => {}
+            old => {
+                let keep = settings.keep_pins_on_update;
+                judge.image(entry, old.and_then(|o| o.image()).filter(|_| keep));
+            }
+        }
+    }
+    Ok(judge.finish(payload, subject.kind, subject.object))
 }
 
-fn judge_request<'a>(
-    payload: &'a [u8],
-    settings: &Settings,
-    request: Request<'a>,
-    resolver: &dyn DigestResolver,
-    started: Instant,
-) -> Result<Answer<'a>, String> {
+/// What a request asks to judge: the images of its object.
+struct Subject<'a> {
+    kind: Cow<'a, str>,
+    path: PodSpecPath,
+    images: Vec<ImageEntry<'a>>,
+    /// Where the object's text is.
+    object: Span,
+    /// The old object's images, on UPDATE.
+    old: Option<ObjectImages<'a>>,
+    audit: bool,
+}
+
+/// The request's subject; `None` when there is nothing to judge (DELETE, CONNECT, a kind or
+/// subresource without images this policy judges); an error for a request that cannot be
+/// judged.
+fn triage(request: Request<'_>) -> Result<Option<Subject<'_>>, String> {
     let audit = request.is_background_audit();
     let path = request.pod_spec_path();
     let Request {
-        kind: gvk,
+        kind,
         operation,
         object,
         old_object,
         ..
     } = request;
-    let operation = operation.as_deref().unwrap_or("");
-    if matches!(operation, "DELETE" | "CONNECT") {
-        return Ok(response::accept().into());
+    let operation = operation.unwrap_or_default();
+    if matches!(&*operation, "DELETE" | "CONNECT") {
+        return Ok(None);
     }
-    let kind = gvk.as_ref().and_then(|k| k.kind.as_deref()).unwrap_or("");
+    let kind = kind.and_then(|k| k.kind).unwrap_or_default();
     if kind.is_empty() {
         return Err("the request has no kind".into());
     }
     let Some(path) = path else {
-        return Ok(response::accept().into());
+        return Ok(None);
     };
     let (found, object) = match object {
         Object::Read(read_as, images, span) if read_as == path => (images, span),
@@ -83,9 +165,7 @@ fn judge_request<'a>(
         // The reader reads the object of every kind that has a pod spec path.
         _ => return Err(format!("the {kind} was not read")),
     };
-    if let Some(k) = &found.kind
-        && k != kind
-    {
+    if let Some(k) = found.kind.filter(|k| *k != kind) {
         return Err(format!(
             "the object is a {k} but the request is for a {kind}"
         ));
@@ -93,110 +173,67 @@ fn judge_request<'a>(
     let images = found
         .images
         .ok_or_else(|| format!("the {kind} has no pod spec at {}", path.dotted()))?;
-    let old = match (operation, old_object) {
-        ("UPDATE", Object::Read(read_as, old, _)) if read_as == path => previous_images(old),
-        _ => Previous::new(),
+    let old = match old_object {
+        Object::Read(read_as, old, _) if operation == "UPDATE" && read_as == path => Some(old),
+        _ => None,
     };
-
-    let mut judge = Judge {
-        settings,
-        audit,
+    Ok(Some(Subject {
+        kind,
         path,
-        pinner: Pinner::new(resolver, started, settings.pin_budget),
-        verdict: Verdict::default(),
-        edits: Vec::new(),
-    };
-    for entry in &images {
-        let previous = old_entry(&old, entry);
-        if previous.is_some_and(|(image, policy)| {
-            image.as_deref() == entry.image() && policy.as_deref() == entry.pull_policy()
-        }) {
-            continue;
+        images,
+        object,
+        old,
+        audit,
+    }))
+}
+
+/// An entry's image and pull policy as written (`None` when absent or `null`).
+struct Written<'a> {
+    image: Option<Cow<'a, str>>,
+    pull_policy: Option<Cow<'a, str>>,
+}
+
+impl Written<'_> {
+    fn image(&self) -> Option<&str> {
+        self.image.as_deref()
+    }
+
+    fn policy(&self) -> Option<&str> {
+        self.pull_policy.as_deref()
+    }
+}
+
+/// On UPDATE, each named container's and image volume's image and pull policy in the old
+/// object, by list and name. An entry whose image and pull policy did not change is neither
+/// judged nor mutated.
+struct Before<'a>(HashMap<(ImageList, Cow<'a, str>), Written<'a>>);
+
+impl<'a> Before<'a> {
+    fn of(old: Option<ObjectImages<'a>>) -> Self {
+        let entries = old.and_then(|o| o.images).into_iter().flatten();
+        Before(
+            entries
+                .filter_map(|e| {
+                    let name = e.name.filter(|n| !n.is_empty())?;
+                    let written = Written {
+                        image: e.image.and_then(|f| f.value),
+                        pull_policy: e.pull_policy.and_then(|f| f.value),
+                    };
+                    Some(((e.list, name), written))
+                })
+                .collect(),
+        )
+    }
+
+    /// The same-named entry of the same list in the old object.
+    fn of_entry<'o>(&'o self, entry: &'o ImageEntry<'_>) -> Option<&'o Written<'a>> {
+        let name = entry.name();
+        if name.is_empty() || self.0.is_empty() {
+            return None;
         }
-        let old_image = previous
-            .filter(|_| settings.keep_pins_on_update)
-            .and_then(|(image, _)| image.as_deref());
-        judge.image(entry, old_image);
-    }
-    judge.report_budget();
-    let Judge {
-        mut verdict, edits, ..
-    } = judge;
-    if !verdict.rejections.is_empty() || edits.is_empty() {
-        return Ok(verdict.answer());
-    }
-    // The object's text, as the reader found it: bytes it may have skipped, so checked for
-    // UTF-8 here.
-    let text = &payload[object.start..object.end];
-    std::str::from_utf8(text)
-        .map_err(|_| format!("the {kind} is not valid UTF-8, so it cannot be mutated"))?;
-    verdict.mutated = Some(mutate::splice(payload, object, &edits)?);
-    Ok(Answer {
-        object: Some(text),
-        edits,
-        ..verdict.answer()
-    })
-}
-
-/// An entry's image and pull policy, as written (`None` when absent or `null`).
-type ImageAndPolicy<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
-
-/// Image and pull policy of each named container and image volume of the old object, by
-/// list and name, borrowed from the request.
-type Previous<'a> = HashMap<(ImageList, Cow<'a, str>), ImageAndPolicy<'a>>;
-
-/// Images and pull policies of the old object, by list and name.
-fn previous_images(old: ObjectImages<'_>) -> Previous<'_> {
-    old.images
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            let image = e.image.and_then(|f| f.value);
-            let policy = e.pull_policy.and_then(|f| f.value);
-            let name = e.name.filter(|n| !n.is_empty())?;
-            Some(((e.list, name), (image, policy)))
-        })
-        .collect()
-}
-
-/// The same-named entry of the same list in the old object (UPDATE only). When its image and
-/// pull policy equal the new ones, the entry is neither judged nor mutated.
-fn old_entry<'o>(
-    old: &'o Previous<'o>,
-    entry: &'o ImageEntry<'_>,
-) -> Option<&'o ImageAndPolicy<'o>> {
-    let name = entry.name();
-    if name.is_empty() {
-        return None;
-    }
-    old.get(&(entry.list, Cow::Borrowed(name)))
-}
-
-/// What the configured action for mutable tags does about one.
-fn tag_action(action: MutableTagAction) -> Action {
-    match action {
-        MutableTagAction::Reject => Action::Reject,
-        MutableTagAction::Warn => Action::Warn,
-        MutableTagAction::Pin => Action::Pin,
-    }
-}
-
-/// What the configured action for a failed pin does about it; `None`: accept it silently.
-fn pin_failure_action(action: PinFailureAction) -> Option<Action> {
-    match action {
-        PinFailureAction::Reject => Some(Action::Reject),
-        PinFailureAction::Warn => Some(Action::Warn),
-        PinFailureAction::Accept => None,
-    }
-}
-
-/// What the configured action for a pull policy other than Always does about it.
-fn pull_policy_action(action: PullPolicyAction) -> Option<Action> {
-    match action {
-        PullPolicyAction::Mutate => Some(Action::SetAlways),
-        PullPolicyAction::Reject => Some(Action::Reject),
-        PullPolicyAction::Warn => Some(Action::Warn),
-        PullPolicyAction::Ignore => None,
+        // The keys borrow for `'a`; looked up by a name that borrows for `'o`.
+        let by_name: &'o HashMap<(ImageList, Cow<'o, str>), Written<'a>> = &self.0;
+        by_name.get(&(entry.list, Cow::Borrowed(name)))
     }
 }
 
@@ -206,23 +243,48 @@ struct Judge<'s, 'r> {
     audit: bool,
     path: PodSpecPath,
     pinner: Pinner<'r>,
-    verdict: Verdict,
+    findings: Findings,
     edits: Vec<Edit>,
 }
 
-/// The tag step's finding, and whether admission pins the image.
-struct TagFinding {
-    verdict: TagVerdict,
-    action: Option<Action>,
-    pin: bool,
-}
+impl<'s, 'r> Judge<'s, 'r> {
+    fn new(settings: &'s Settings, audit: bool, path: PodSpecPath, pinner: Pinner<'r>) -> Self {
+        Judge {
+            settings,
+            audit,
+            path,
+            pinner,
+            findings: Findings::default(),
+            edits: Vec::new(),
+        }
+    }
 
-impl Judge<'_, '_> {
-    /// Judges one image: exemption, tag, pin, pull policy; each step's finding goes to
-    /// [`Judge::route`].
+    /// Judges one image: exemption and reference, tag (and pin), pull policy. `old_image`:
+    /// the same entry's image in the old object, whose pin is kept (`keepPinsOnUpdate`).
     fn image(&mut self, entry: &ImageEntry<'_>, old_image: Option<&str>) {
-        let settings = self.settings;
         let written = entry.image().unwrap_or("");
+        let Some(image) = self.reference(entry, written) else {
+            return;
+        };
+        let mut fields = Vec::new();
+        let pinned = self.tag_step(entry, &image, old_image, &mut fields);
+        if let Some((problem, remedy)) = self.pull_policy_step(entry, &image, pinned) {
+            self.route(entry, problem, remedy, &mut fields);
+        }
+        // A judged image always has its value in the object (an absent one is invalid).
+        if let (false, Some(image)) = (fields.is_empty(), &entry.image) {
+            self.edits.push(Edit {
+                pointer: entry.pointer(self.path),
+                after_image: image.span.end,
+                fields,
+            });
+        }
+    }
+
+    /// Rule 1 and the reference: the image to judge; `None` when it is exempt, or invalid
+    /// (which is rejected).
+    fn reference(&mut self, entry: &ImageEntry<'_>, written: &str) -> Option<ImageRef> {
+        let settings = self.settings;
         let parsed = ImageRef::parse(written);
         let container = entry.list.container_type().map(|t| (entry.name(), t));
         let normalized = match (&parsed, settings.exempt_images.is_empty()) {
@@ -235,133 +297,133 @@ impl Judge<'_, '_> {
             (None, Ok(_)) => None,
         };
         if rules::is_exempt(settings, key, container) {
-            return;
+            return None;
         }
-        let mut fields = Vec::new();
-        let mut image = match parsed {
-            Ok(image) => image,
-            Err(e) => {
-                self.route(
-                    entry,
-                    Problem::Invalid(e.to_string()),
-                    Action::Reject,
-                    &mut fields,
-                );
-                return;
-            }
-        };
-        let tag = self.tag_step(&image);
-        if let Some(action) = tag.action.filter(|a| *a != Action::Pin) {
-            self.route(
-                entry,
-                Problem::Tag(tag.verdict.clone()),
-                action,
-                &mut fields,
-            );
-        }
-        if tag.pin {
-            let digest = self.pin_step(entry, written, tag.verdict, old_image, &mut fields);
-            image.digest = digest.or(image.digest);
-        }
-        if let Some((problem, action)) = self.pull_policy_step(entry, &image) {
-            self.route(entry, problem, action, &mut fields);
-        }
-        // A judged image always has its value in the object (an absent one is invalid).
-        if let (false, Some(image)) = (fields.is_empty(), &entry.image) {
-            self.edits.push(Edit {
-                pointer: entry.pointer(self.path),
-                after_image: image.span.end,
-                fields,
-            });
-        }
+        parsed
+            .map_err(|e| {
+                let problem = Problem::Invalid(e.to_string());
+                self.route(entry, problem, Remedy::Reject, &mut Vec::new());
+            })
+            .ok()
     }
 
-    /// Rules 2–6, and whether admission pins the image (a mutable tag in pin mode, or an
-    /// immutable one with `pinImmutableTags`).
-    fn tag_step(&self, image: &ImageRef) -> TagFinding {
+    /// Rules 2–6, and what `mutableTagAction` (or `pinImmutableTags`) does about the tag.
+    /// Whether the image leaves admission pinned (in an audit: would leave it).
+    fn tag_step(
+        &mut self,
+        entry: &ImageEntry<'_>,
+        image: &ImageRef,
+        old_image: Option<&str>,
+        fields: &mut Vec<FieldEdit>,
+    ) -> bool {
         let verdict = rules::judge_tag(self.settings, image);
-        let action = verdict
-            .is_mutable()
-            .then(|| tag_action(self.settings.mutable_tag_action));
-        let pin = action == Some(Action::Pin)
-            || (verdict == TagVerdict::Immutable && self.settings.pin_immutable_tags);
-        TagFinding {
-            verdict,
-            action,
-            pin,
+        let remedy = match self.settings.mutable_tag_action {
+            _ if !verdict.is_mutable() => None,
+            MutableTagAction::Reject => Some(Remedy::Reject),
+            MutableTagAction::Warn => Some(Remedy::Warn),
+            MutableTagAction::Pin => Some(Remedy::Pin),
+        };
+        let pin_immutable = verdict == TagVerdict::Immutable && self.settings.pin_immutable_tags;
+        match remedy {
+            Some(Remedy::Pin) => self.pin_step(entry, verdict, old_image, fields),
+            None if pin_immutable => self.pin_step(entry, verdict, old_image, fields),
+            Some(remedy) => {
+                self.route(entry, Problem::Tag(verdict), remedy, fields);
+                false
+            }
+            None => image.is_pinned(),
         }
     }
 
-    /// The digest the image is pinned to; `None` when the pin failed (routed by
-    /// `pinFailureAction`). An audit asks no registry: it reports that admission pins the
-    /// image, and gives an empty digest, since only its presence plays a part in what follows.
+    /// Pins the image (sticky pin or lookup) and writes it; a failure goes by
+    /// `pinFailureAction`. Whether it was pinned. An audit asks no registry: it reports that
+    /// admission pins the image.
     fn pin_step(
         &mut self,
         entry: &ImageEntry<'_>,
-        written: &str,
         verdict: TagVerdict,
         old_image: Option<&str>,
         fields: &mut Vec<FieldEdit>,
-    ) -> Option<String> {
+    ) -> bool {
         if self.audit {
-            self.route(entry, Problem::Tag(verdict), Action::Pin, fields);
-            return Some(String::new());
+            self.route(entry, Problem::Tag(verdict), Remedy::Pin, fields);
+            return true;
         }
-        // Sticky pin: the old object has exactly this reference plus a digest.
-        let kept = old_image.and_then(|old| kept_pin(written, old).map(|d| (d, old)));
-        let lookup = match kept {
-            Some((digest, old)) => Ok((digest.to_owned(), old.to_owned())),
-            None => self.pinner.digest(written).and_then(|d| {
-                pinned_reference(written, &d)
-                    .map(|p| (d, p))
-                    .map_err(PinError::Failed)
-            }),
-        };
-        match lookup {
-            Ok((digest, pinned)) => {
-                self.verdict.pins.push(PinRecord {
-                    list: entry.list.key(),
-                    index: entry.index,
-                    written: written.to_owned(),
-                    digest: digest.clone(),
-                    kept: kept.is_some(),
-                });
+        let written = entry.image().unwrap_or("");
+        match self.pin(entry, written, old_image) {
+            Ok(pinned) => {
                 fields.push(FieldEdit {
                     key: entry.list.image_key(),
                     current: entry.image.as_ref().map(|f| f.span),
                     new: pinned,
                 });
-                Some(digest)
+                true
             }
-            Err(why) => {
-                let problem = match why {
-                    PinError::Failed(why) => {
-                        crate::log::warn(&format!(
-                            "{} image {written:?}: not pinned: {why}",
-                            entry.place(self.path)
-                        ));
-                        Problem::PinFailed(why)
-                    }
-                    // The tally is filled in once every image has been judged.
-                    PinError::OverBudget => Problem::PinBudget(Default::default()),
+            Err(problem) => {
+                let remedy = match self.settings.pin_failure_action {
+                    PinFailureAction::Reject => Remedy::Reject,
+                    PinFailureAction::Warn => Remedy::Warn,
+                    PinFailureAction::Accept => return false,
                 };
-                if let Some(action) = pin_failure_action(self.settings.pin_failure_action) {
-                    self.route(entry, problem, action, fields);
-                }
-                None
+                self.route(entry, problem, remedy, fields);
+                false
             }
         }
     }
 
-    /// The pull policy, judged for the image as it leaves admission.
+    /// The pinned reference of `written` (recorded for the audit log): the old object's pin
+    /// when it is exactly this reference plus a digest (sticky pin), else a lookup.
+    fn pin(
+        &mut self,
+        entry: &ImageEntry<'_>,
+        written: &str,
+        old_image: Option<&str>,
+    ) -> Result<String, Problem> {
+        let kept = old_image.and_then(|old| Some((kept_pin(written, old)?, old)));
+        let (digest, pinned) = match kept {
+            Some((digest, old)) => (digest.to_owned(), old.to_owned()),
+            None => {
+                let digest = self.pinner.digest(written).map_err(|e| match e {
+                    PinError::OverBudget => Problem::PinBudget,
+                    PinError::Failed(why) => self.pin_failed(entry, written, why),
+                })?;
+                let pinned = pinned_reference(written, &digest)
+                    .map_err(|why| self.pin_failed(entry, written, why))?;
+                (digest, pinned)
+            }
+        };
+        self.findings.pins.push(PinRecord {
+            list: entry.list.key(),
+            index: entry.index,
+            written: written.to_owned(),
+            digest,
+            kept: kept.is_some(),
+        });
+        Ok(pinned)
+    }
+
+    /// A failed lookup: logged, and the problem it is.
+    fn pin_failed(&self, entry: &ImageEntry<'_>, written: &str, why: String) -> Problem {
+        let place = entry.place(self.path);
+        crate::log::warn(&format!("{place} image {written:?}: not pinned: {why}"));
+        Problem::PinFailed(why)
+    }
+
+    /// The pull policy, judged for the image as it leaves admission (`pinned`), and what
+    /// `pullPolicyAction` does about it.
     fn pull_policy_step(
         &self,
         entry: &ImageEntry<'_>,
         image: &ImageRef,
-    ) -> Option<(Problem, Action)> {
-        let action = pull_policy_action(self.settings.pull_policy_action)?;
-        let pinned = image.is_pinned();
-        let (policy, defaulted) = rules::effective_pull_policy(entry.pull_policy(), Some(image));
+        pinned: bool,
+    ) -> Option<(Problem, Remedy)> {
+        let remedy = match self.settings.pull_policy_action {
+            PullPolicyAction::Mutate => Remedy::SetAlways,
+            PullPolicyAction::Reject => Remedy::Reject,
+            PullPolicyAction::Warn => Remedy::Warn,
+            PullPolicyAction::Ignore => return None,
+        };
+        let (policy, defaulted) = rules::effective_pull_policy(entry.pull_policy(), image, pinned);
         if !rules::pull_policy_violates(self.settings, policy, pinned) {
             return None;
         }
@@ -372,17 +434,18 @@ impl Judge<'_, '_> {
                 && policy == "IfNotPresent"
                 && !pinned,
         };
-        Some((problem, action))
+        Some((problem, remedy))
     }
 
-    /// Routes one finding by what admission does about it: at admission into rejections,
-    /// warnings and field edits; in a background audit every one goes into the audit's list,
-    /// and nothing is edited. Admission's pins are written by the pin step.
+    /// Routes one problem by what admission does about it: at admission into rejections,
+    /// warnings and field edits; in a background audit into the audit's list, with nothing
+    /// edited. Admission's pins are written by the pin step, which routes one only in an
+    /// audit.
     fn route(
         &mut self,
         entry: &ImageEntry<'_>,
         problem: Problem,
-        action: Action,
+        remedy: Remedy,
         fields: &mut Vec<FieldEdit>,
     ) {
         let violation = || Violation {
@@ -392,45 +455,47 @@ impl Judge<'_, '_> {
             volume: entry.list == ImageList::Volumes,
             problem,
         };
-        match action {
-            _ if self.audit => self.verdict.audit.push((violation(), action)),
-            Action::Reject => self.verdict.rejections.push(violation()),
-            Action::Warn => self.verdict.warnings.push(violation()),
-            Action::SetAlways => fields.push(FieldEdit {
+        match remedy {
+            _ if self.audit => self.findings.audit.push((violation(), remedy)),
+            Remedy::Reject => self.findings.rejections.push(violation()),
+            Remedy::Warn => self.findings.warnings.push(violation()),
+            Remedy::SetAlways => fields.push(FieldEdit {
                 key: entry.list.pull_policy_key(),
                 current: entry.pull_policy.as_ref().map(|f| f.span),
                 new: "Always".to_owned(),
             }),
-            Action::Pin => {}
+            Remedy::Pin => {}
         }
     }
 
-    /// Completes the pin-budget violations with the request's tally, logs it, and with `warn`
-    /// adds one warning that says how far pinning got and what to do.
-    fn report_budget(&mut self) {
+    /// What was found, with the request's pin tally; the edits, unless the request is
+    /// rejected. When the pin budget ran out, logs how far pinning got and, with `warn`, adds
+    /// a warning that says so.
+    fn finish<'a>(mut self, payload: &'a [u8], kind: Cow<'a, str>, object: Span) -> Judged<'a> {
         let tally = self.pinner.tally();
-        if tally.over_budget == 0 {
-            return;
-        }
-        let verdict = &mut self.verdict;
-        for v in verdict
-            .rejections
-            .iter_mut()
-            .chain(verdict.warnings.iter_mut())
-        {
-            if let Problem::PinBudget(t) = &mut v.problem {
-                *t = tally;
+        if tally.over_budget > 0 {
+            let summary = format!(
+                "{} of {} images pinned within the {} ms pin budget",
+                tally.resolved, tally.wanted, tally.budget_ms
+            );
+            crate::log::warn(&summary);
+            if self.settings.pin_failure_action == PinFailureAction::Warn {
+                self.findings
+                    .notes
+                    .push(format!("{summary}; retry to pin the rest"));
             }
         }
-        let summary = format!(
-            "{} of {} images pinned within the {} ms pin budget",
-            tally.resolved, tally.wanted, tally.budget_ms
-        );
-        crate::log::warn(&summary);
-        if self.settings.pin_failure_action == PinFailureAction::Warn {
-            verdict
-                .notes
-                .push(format!("{summary}; retry to pin the rest"));
+        self.findings.context = Context { pins: tally };
+        let edited = !self.findings.rejects() && !self.edits.is_empty();
+        let mutation = edited.then_some(Mutation {
+            payload,
+            kind,
+            object,
+            edits: self.edits,
+        });
+        Judged {
+            findings: self.findings,
+            mutation,
         }
     }
 }

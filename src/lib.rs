@@ -2,6 +2,7 @@
 //! that was meant. This file only wires the waPC entry points; each module has one job.
 
 mod evaluate;
+mod kinds;
 mod log;
 mod mutate;
 mod pin;
@@ -17,17 +18,18 @@ mod settings;
 /// policy. It is no API: the policy's surface is its waPC functions; the modules stay private.
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::evaluate::{answer, validate, validate_bytes};
+    pub use crate::evaluate::{answer, mutation, validate, validate_bytes};
+    pub use crate::kinds::{KINDS, Kind, PodSpecPath};
     pub use crate::mutate::{Edit, FieldEdit};
     pub use crate::pin::DigestResolver;
-    pub use crate::podspec::{ImageEntry, ImageList, PodSpecPath, StringField};
+    pub use crate::podspec::{ImageEntry, ImageList, StringField};
     pub use crate::reference::{ImageRef, RefError, check_digest};
     pub use crate::request::{Object, Payload, Request, read as read_payload};
     pub use crate::response::Answer;
     pub use crate::rules::{TagVerdict, judge_tag};
     pub use crate::scan::Span;
     pub use crate::settings::Settings;
-    pub use crate::settings::verdict as settings_verdict;
+    pub use crate::settings::validation as validate_settings;
 }
 
 use wapc_guest::{CallResult, register_function};
@@ -49,5 +51,5 @@ fn validate(payload: &[u8]) -> CallResult {
 /// Unlike the SDK's helper, a settings document that cannot be read is an invalid-settings
 /// answer naming the key, not a host error.
 fn validate_settings(payload: &[u8]) -> CallResult {
-    Ok(serde_json::to_vec(&settings::verdict(payload))?)
+    Ok(serde_json::to_vec(&settings::validation(payload))?)
 }

@@ -8,82 +8,9 @@
 
 use std::borrow::Cow;
 
-use k8s_openapi::Resource;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Pod, PodTemplate, ReplicationController};
-
-use crate::scan::{self, Scanner, Span};
+pub use crate::kinds::PodSpecPath;
+use crate::scan::{self, Scanner, Span, json_fields};
 use crate::settings::ContainerType;
-
-/// Where the pod spec sits in an object of a kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PodSpecPath {
-    /// Pod: `spec`.
-    Pod,
-    /// PodTemplate: `template.spec`.
-    PodTemplate,
-    /// Deployment, ReplicaSet, StatefulSet, DaemonSet, ReplicationController, Job:
-    /// `spec.template.spec`.
-    Workload,
-    /// CronJob: `spec.jobTemplate.spec.template.spec`.
-    CronJob,
-}
-
-impl PodSpecPath {
-    /// The keys from the object to its pod spec.
-    pub fn keys(self) -> &'static [&'static str] {
-        match self {
-            PodSpecPath::Pod => &["spec"],
-            PodSpecPath::PodTemplate => &["template", "spec"],
-            PodSpecPath::Workload => &["spec", "template", "spec"],
-            PodSpecPath::CronJob => &["spec", "jobTemplate", "spec", "template", "spec"],
-        }
-    }
-
-    /// `spec.template.spec`
-    pub fn dotted(self) -> String {
-        self.keys().join(".")
-    }
-}
-
-/// The kinds whose pod specs are judged, by API group and kind (k8s-openapi's names).
-const KINDS: &[(&str, &str, PodSpecPath)] = &[
-    (Pod::GROUP, Pod::KIND, PodSpecPath::Pod),
-    (
-        PodTemplate::GROUP,
-        PodTemplate::KIND,
-        PodSpecPath::PodTemplate,
-    ),
-    (
-        ReplicationController::GROUP,
-        ReplicationController::KIND,
-        PodSpecPath::Workload,
-    ),
-    (Deployment::GROUP, Deployment::KIND, PodSpecPath::Workload),
-    (ReplicaSet::GROUP, ReplicaSet::KIND, PodSpecPath::Workload),
-    (StatefulSet::GROUP, StatefulSet::KIND, PodSpecPath::Workload),
-    (DaemonSet::GROUP, DaemonSet::KIND, PodSpecPath::Workload),
-    (Job::GROUP, Job::KIND, PodSpecPath::Workload),
-    (CronJob::GROUP, CronJob::KIND, PodSpecPath::CronJob),
-];
-
-/// The subresource `kubectl debug` writes ephemeral containers through; its object is the Pod.
-const EPHEMERAL_SUBRESOURCE: &str = "ephemeralcontainers";
-
-/// Where the pod spec of a request's object is, or `None` for kinds and subresources that hold
-/// no images this policy judges. A request without a group (written by hand; the API server
-/// always sends one) is matched by kind alone.
-pub fn pod_spec_path(group: Option<&str>, kind: &str, sub_resource: &str) -> Option<PodSpecPath> {
-    let (_, _, path) = KINDS
-        .iter()
-        .find(|(g, k, _)| group.is_none_or(|group| *g == group) && *k == kind)?;
-    match (path, sub_resource) {
-        (_, "") => Some(*path),
-        (PodSpecPath::Pod, EPHEMERAL_SUBRESOURCE) => Some(PodSpecPath::Pod),
-        _ => None,
-    }
-}
 
 /// A string field as written in the request: its value (`None` for `null`) and where the
 /// value stands, so that a mutation replaces it there.
@@ -111,21 +38,25 @@ pub enum ImageList {
     Volumes,
 }
 
-impl ImageList {
-    const ALL: [ImageList; 4] = [
+impl scan::Field for ImageList {
+    const NAMES: &'static [&'static str] = &[
+        "containers",
+        "initContainers",
+        "ephemeralContainers",
+        "volumes",
+    ];
+    const ALL: &'static [Self] = &[
         ImageList::Containers,
         ImageList::InitContainers,
         ImageList::EphemeralContainers,
         ImageList::Volumes,
     ];
+}
 
+impl ImageList {
+    /// The list's key in a pod spec.
     pub fn key(self) -> &'static str {
-        match self {
-            ImageList::Containers => "containers",
-            ImageList::InitContainers => "initContainers",
-            ImageList::EphemeralContainers => "ephemeralContainers",
-            ImageList::Volumes => "volumes",
-        }
+        <ImageList as scan::Field>::NAMES[self as usize]
     }
 
     /// The container type `exemptContainers` speaks of; `None` for image volumes.
@@ -238,9 +169,9 @@ pub fn read_object<'a>(s: &mut Scanner<'a>, path: PodSpecPath) -> scan::Result<O
         kind: None,
         images: None,
     };
-    s.fields(["kind", first], |s, field| {
-        match field {
-            0 => found.kind = read_text(s)?,
+    s.fields_in(&["kind", first], |s, name| {
+        match name {
+            "kind" => found.kind = read_text(s)?,
             _ => found.images = read_path(s, rest)?,
         }
         Ok(())
@@ -260,24 +191,24 @@ fn read_path<'a>(
         return read_pod_spec(s).map(Some);
     };
     let mut found = None;
-    s.fields([*first], |s, _| {
+    s.fields_in(&[first], |s, _| {
         found = read_path(s, rest)?;
         Ok(())
     })?;
     Ok(found)
 }
 
-/// The images of a pod spec, list by list in the order of [`ImageList::ALL`], whatever the
-/// order of the lists in the text.
+/// The images of a pod spec, list by list in the order of [`ImageList`]'s variants, whatever
+/// the order of the lists in the text.
 fn read_pod_spec<'a>(s: &mut Scanner<'a>) -> scan::Result<Vec<ImageEntry<'a>>> {
     let mut lists: [Vec<ImageEntry<'a>>; 4] = Default::default();
-    s.fields(ImageList::ALL.map(ImageList::key), |s, i| {
+    s.fields(|s, list: ImageList| {
         if s.null()? {
             return Ok(());
         }
-        let entries = &mut lists[i];
+        let entries = &mut lists[list as usize];
         s.array(|s, index| {
-            let entry = match ImageList::ALL[i] {
+            let entry = match list {
                 ImageList::Volumes => read_volume(s, index)?,
                 list => Some(read_container(s, list, index)?),
             };
@@ -289,6 +220,14 @@ fn read_pod_spec<'a>(s: &mut Scanner<'a>) -> scan::Result<Vec<ImageEntry<'a>>> {
     images.extend(init.into_iter().chain(ephemeral).chain(volumes));
     Ok(images)
 }
+
+json_fields!(ContainerField {
+    Name = "name",
+    Image = "image",
+    ImagePullPolicy = "imagePullPolicy",
+});
+json_fields!(VolumeField { Name = "name", Image = "image" });
+json_fields!(ImageVolumeField { Reference = "reference", PullPolicy = "pullPolicy" });
 
 fn read_container<'a>(
     s: &mut Scanner<'a>,
@@ -302,11 +241,11 @@ fn read_container<'a>(
         image: None,
         pull_policy: None,
     };
-    s.fields(["name", "image", "imagePullPolicy"], |s, field| {
+    s.fields(|s, field| {
         match field {
-            0 => entry.name = read_text(s)?,
-            1 => entry.image = Some(read_field(s)?),
-            _ => entry.pull_policy = Some(read_field(s)?),
+            ContainerField::Name => entry.name = read_text(s)?,
+            ContainerField::Image => entry.image = Some(read_field(s)?),
+            ContainerField::ImagePullPolicy => entry.pull_policy = Some(read_field(s)?),
         }
         Ok(())
     })?;
@@ -323,22 +262,22 @@ fn read_volume<'a>(s: &mut Scanner<'a>, index: usize) -> scan::Result<Option<Ima
         pull_policy: None,
     };
     let mut image_volume = false;
-    s.fields(["name", "image"], |s, field| {
-        if field == 0 {
+    s.fields(|s, field| match field {
+        VolumeField::Name => {
             entry.name = read_text(s)?;
-            return Ok(());
-        }
-        if s.null()? {
-            return Ok(());
-        }
-        image_volume = true;
-        s.fields(["reference", "pullPolicy"], |s, field| {
-            match field {
-                0 => entry.image = Some(read_field(s)?),
-                _ => entry.pull_policy = Some(read_field(s)?),
-            }
             Ok(())
-        })
+        }
+        VolumeField::Image if s.null()? => Ok(()),
+        VolumeField::Image => {
+            image_volume = true;
+            s.fields(|s, field| {
+                match field {
+                    ImageVolumeField::Reference => entry.image = Some(read_field(s)?),
+                    ImageVolumeField::PullPolicy => entry.pull_policy = Some(read_field(s)?),
+                }
+                Ok(())
+            })
+        }
     })?;
     Ok(image_volume.then_some(entry))
 }
@@ -371,39 +310,42 @@ mod tests {
     }
 
     #[rstest]
-    #[case(Some(""), "Pod", "", Some(PodSpecPath::Pod))]
-    #[case(Some(""), "Pod", "ephemeralcontainers", Some(PodSpecPath::Pod))]
+    #[case(Some(""), "Pod", "", Some(PodSpecPath::POD))]
+    #[case(Some(""), "Pod", "ephemeralcontainers", Some(PodSpecPath::POD))]
     #[case(Some(""), "Pod", "status", None)]
-    #[case(Some(""), "PodTemplate", "", Some(PodSpecPath::PodTemplate))]
-    #[case(Some(""), "ReplicationController", "", Some(PodSpecPath::Workload))]
-    #[case(Some("apps"), "Deployment", "", Some(PodSpecPath::Workload))]
-    #[case(Some("apps"), "ReplicaSet", "", Some(PodSpecPath::Workload))]
-    #[case(Some("apps"), "StatefulSet", "", Some(PodSpecPath::Workload))]
-    #[case(Some("apps"), "DaemonSet", "", Some(PodSpecPath::Workload))]
+    #[case(Some(""), "PodTemplate", "", Some(PodSpecPath::POD_TEMPLATE))]
+    #[case(Some(""), "ReplicationController", "", Some(PodSpecPath::WORKLOAD))]
+    #[case(Some("apps"), "Deployment", "", Some(PodSpecPath::WORKLOAD))]
+    #[case(Some("apps"), "ReplicaSet", "", Some(PodSpecPath::WORKLOAD))]
+    #[case(Some("apps"), "StatefulSet", "", Some(PodSpecPath::WORKLOAD))]
+    #[case(Some("apps"), "DaemonSet", "", Some(PodSpecPath::WORKLOAD))]
     #[case(Some("apps"), "Deployment", "scale", None)]
-    #[case(Some("batch"), "Job", "", Some(PodSpecPath::Workload))]
-    #[case(Some("batch"), "CronJob", "", Some(PodSpecPath::CronJob))]
+    #[case(Some("batch"), "Job", "", Some(PodSpecPath::WORKLOAD))]
+    #[case(Some("batch"), "CronJob", "", Some(PodSpecPath::CRON_JOB))]
     #[case(Some(""), "ConfigMap", "", None)]
     // The same kind name in another group is not ours.
     #[case(Some("batch.volcano.sh"), "Job", "", None)]
     // Without a group (hand-written), the kind alone decides.
-    #[case(None, "Deployment", "", Some(PodSpecPath::Workload))]
+    #[case(None, "Deployment", "", Some(PodSpecPath::WORKLOAD))]
     fn every_kind_has_a_pod_spec_path(
         #[case] group: Option<&str>,
         #[case] kind: &str,
         #[case] sub_resource: &str,
         #[case] expected: Option<PodSpecPath>,
     ) {
-        assert_eq!(pod_spec_path(group, kind, sub_resource), expected);
+        assert_eq!(
+            crate::kinds::pod_spec_path(group, kind, sub_resource),
+            expected
+        );
     }
 
     #[rstest]
     fn images_are_found_in_every_list(
         #[values(
-            PodSpecPath::Pod,
-            PodSpecPath::PodTemplate,
-            PodSpecPath::Workload,
-            PodSpecPath::CronJob
+            PodSpecPath::POD,
+            PodSpecPath::POD_TEMPLATE,
+            PodSpecPath::WORKLOAD,
+            PodSpecPath::CRON_JOB
         )]
         path: PodSpecPath,
     ) {
@@ -439,7 +381,7 @@ mod tests {
     #[test]
     fn a_null_pull_policy_is_absent_but_keeps_where_it_stands() {
         let object = wrap(&["spec"], POD_SPEC);
-        let images = read(PodSpecPath::Pod, &object).unwrap().images.unwrap();
+        let images = read(PodSpecPath::POD, &object).unwrap().images.unwrap();
         let ephemeral = &images[2];
         assert_eq!(ephemeral.pull_policy(), None);
         let span = ephemeral.pull_policy.as_ref().unwrap().span;
@@ -448,19 +390,22 @@ mod tests {
 
     #[test]
     fn pointers_address_the_object_holding_the_image() {
-        let object = wrap(PodSpecPath::CronJob.keys(), POD_SPEC);
-        let images = read(PodSpecPath::CronJob, &object).unwrap().images.unwrap();
+        let object = wrap(PodSpecPath::CRON_JOB.keys(), POD_SPEC);
+        let images = read(PodSpecPath::CRON_JOB, &object)
+            .unwrap()
+            .images
+            .unwrap();
         assert_eq!(
-            images[1].pointer(PodSpecPath::CronJob),
+            images[1].pointer(PodSpecPath::CRON_JOB),
             "/spec/jobTemplate/spec/template/spec/initContainers/0"
         );
         assert_eq!(
-            images[3].pointer(PodSpecPath::CronJob),
+            images[3].pointer(PodSpecPath::CRON_JOB),
             "/spec/jobTemplate/spec/template/spec/volumes/1/image"
         );
         let value: serde_json::Value = serde_json::from_str(&object).unwrap();
         for e in &images {
-            let holder = value.pointer(&e.pointer(PodSpecPath::CronJob)).unwrap();
+            let holder = value.pointer(&e.pointer(PodSpecPath::CRON_JOB)).unwrap();
             assert_eq!(holder[e.list.image_key()].as_str(), e.image());
         }
     }
@@ -468,42 +413,42 @@ mod tests {
     #[test]
     fn escaped_strings_are_decoded() {
         let object = r#"{"spec":{"containers":[{"name":"a","image":"nginx\u003a1"}]}}"#;
-        let images = read(PodSpecPath::Pod, object).unwrap().images.unwrap();
+        let images = read(PodSpecPath::POD, object).unwrap().images.unwrap();
         assert_eq!(images[0].image(), Some("nginx:1"));
     }
 
     #[rstest]
-    #[case::no_template(PodSpecPath::Workload, r#"{"spec":{"replicas":1}}"#)]
-    #[case::null_template(PodSpecPath::Workload, r#"{"spec":{"template":null}}"#)]
-    #[case::no_spec(PodSpecPath::Pod, r#"{"metadata":{}}"#)]
+    #[case::no_template(PodSpecPath::WORKLOAD, r#"{"spec":{"replicas":1}}"#)]
+    #[case::null_template(PodSpecPath::WORKLOAD, r#"{"spec":{"template":null}}"#)]
+    #[case::no_spec(PodSpecPath::POD, r#"{"metadata":{}}"#)]
     fn a_missing_pod_spec_is_none(#[case] path: PodSpecPath, #[case] object: &str) {
         assert_eq!(read(path, object).unwrap().images, None);
     }
 
     #[rstest]
     #[case::containers_a_map(
-        PodSpecPath::Workload,
+        PodSpecPath::WORKLOAD,
         r#"{"spec":{"template":{"spec":{"containers":{"name":"x"}}}}}"#,
         "spec.template.spec.containers: invalid type: map, expected an array"
     )]
     #[case::image_a_number(
-        PodSpecPath::Pod,
+        PodSpecPath::POD,
         r#"{"spec":{"containers":[{"image":42}]}}"#,
         "spec.containers[0].image: invalid type: integer `42`, expected a string"
     )]
     #[case::container_an_array(
-        PodSpecPath::Pod,
+        PodSpecPath::POD,
         r#"{"spec":{"containers":[["a","nginx:1"]]}}"#,
         "spec.containers[0]: invalid type: sequence, expected an object"
     )]
     #[case::image_twice(
-        PodSpecPath::Pod,
+        PodSpecPath::POD,
         r#"{"spec":{"containers":[{"image":"a","image":"b"}]}}"#,
         "spec.containers[0]: duplicate field `image`"
     )]
-    #[case::not_an_object(PodSpecPath::Pod, "[]", ": invalid type: sequence, expected an object")]
+    #[case::not_an_object(PodSpecPath::POD, "[]", ": invalid type: sequence, expected an object")]
     #[case::a_float_kind(
-        PodSpecPath::Pod,
+        PodSpecPath::POD,
         r#"{"kind":1.5}"#,
         "kind: invalid type: floating point `1.5`, expected a string"
     )]
@@ -518,14 +463,14 @@ mod tests {
     #[test]
     fn the_object_kind_is_read() {
         let o = read(
-            PodSpecPath::Pod,
+            PodSpecPath::POD,
             r#"{"apiVersion":"v1","kind":"Pod","spec":{}}"#,
         )
         .unwrap();
         assert_eq!(o.kind.as_deref(), Some("Pod"));
         assert_eq!(o.images, Some(vec![]));
         assert!(
-            read(PodSpecPath::Pod, r#"{"spec":{}}"#)
+            read(PodSpecPath::POD, r#"{"spec":{}}"#)
                 .unwrap()
                 .kind
                 .is_none()

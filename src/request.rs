@@ -13,7 +13,19 @@
 use std::borrow::Cow;
 
 use crate::podspec::{self, ObjectImages, PodSpecPath, read_text};
-use crate::scan::{self, Scanner, Span, Stop, Why};
+use crate::scan::{self, Scanner, Span, Stop, Why, json_fields};
+
+json_fields!(PayloadField { Request = "request", Settings = "settings" });
+json_fields!(RequestField {
+    Kind = "kind",
+    SubResource = "subResource",
+    Operation = "operation",
+    Object = "object",
+    OldObject = "oldObject",
+    DryRun = "dryRun",
+    UserInfo = "userInfo",
+});
+json_fields!(GvkField { Group = "group", Kind = "kind" });
 
 /// An `object` or `oldObject` field as read.
 #[derive(Debug, Default)]
@@ -78,7 +90,7 @@ impl Request<'_> {
     /// subresource that holds no judged images, or while the kind is unknown.
     pub fn pod_spec_path(&self) -> Option<PodSpecPath> {
         let gvk = self.kind.as_ref()?;
-        podspec::pod_spec_path(
+        crate::kinds::pod_spec_path(
             gvk.group.as_deref(),
             gvk.kind.as_deref()?,
             self.sub_resource.as_deref().unwrap_or(""),
@@ -146,17 +158,17 @@ fn cannot_read(kind: &str, path: &[&str], why: &str) -> String {
 }
 
 fn read_payload<'a>(s: &mut Scanner<'a>, payload: &mut Payload<'a>) -> scan::Result<()> {
-    s.fields(["request", "settings"], |s, field| {
+    s.fields(|s, field| {
         if s.null()? {
             return Ok(());
         }
         match field {
-            0 => {
+            PayloadField::Request => {
                 // Kept in the payload as it is read, for the message if reading stops.
                 let request = payload.request.insert(Request::default());
                 read_request(s, request)
             }
-            _ => {
+            PayloadField::Settings => {
                 let span = s.skip()?;
                 payload.settings = Some(&s.bytes()[span.start..span.end]);
                 Ok(())
@@ -166,29 +178,20 @@ fn read_payload<'a>(s: &mut Scanner<'a>, payload: &mut Payload<'a>) -> scan::Res
 }
 
 fn read_request<'a>(s: &mut Scanner<'a>, r: &mut Request<'a>) -> scan::Result<()> {
-    let names = [
-        "kind",
-        "subResource",
-        "operation",
-        "object",
-        "oldObject",
-        "dryRun",
-        "userInfo",
-    ];
-    s.fields(names, |s, field| {
+    s.fields(|s, field| {
         match field {
-            0 => r.kind = read_gvk(s)?,
-            1 => r.sub_resource = read_text(s)?,
-            2 => r.operation = read_text(s)?,
-            3 => r.object = read_object_field(r, s, true)?,
-            4 => r.old_object = read_object_field(r, s, false)?,
-            5 => {
+            RequestField::Kind => r.kind = read_gvk(s)?,
+            RequestField::SubResource => r.sub_resource = read_text(s)?,
+            RequestField::Operation => r.operation = read_text(s)?,
+            RequestField::Object => r.object = read_object_field(r, s, true)?,
+            RequestField::OldObject => r.old_object = read_object_field(r, s, false)?,
+            RequestField::DryRun => {
                 r.dry_run = !s.null()?;
                 if r.dry_run {
                     s.skip()?;
                 }
             }
-            _ => r.username = read_username(s)?,
+            RequestField::UserInfo => r.username = read_username(s)?,
         }
         Ok(())
     })
@@ -198,7 +201,7 @@ fn read_request<'a>(s: &mut Scanner<'a>, r: &mut Request<'a>) -> scan::Result<()
 fn read_username<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<Cow<'a, str>>> {
     let mut username = None;
     if !s.null()? {
-        s.fields(["username"], |s, _| {
+        s.fields_in(&["username"], |s, _| {
             username = read_text(s)?;
             Ok(())
         })?;
@@ -211,11 +214,11 @@ fn read_gvk<'a>(s: &mut Scanner<'a>) -> scan::Result<Option<GroupVersionKind<'a>
         return Ok(None);
     }
     let mut gvk = GroupVersionKind::default();
-    s.fields(["group", "kind"], |s, field| {
+    s.fields(|s, field| {
         let text = read_text(s)?;
         match field {
-            0 => gvk.group = text,
-            _ => gvk.kind = text,
+            GvkField::Group => gvk.group = text,
+            GvkField::Kind => gvk.kind = text,
         }
         Ok(())
     })?;
@@ -319,7 +322,7 @@ mod tests {
             "operation":"CREATE","object":{"kind":"Deployment","spec":{"template":{"spec":
             {"containers":[{"name":"a","image":"nginx"}]}}}},"oldObject":null}}"#,
         );
-        let Object::Read(PodSpecPath::Workload, images, _) = &r.object else {
+        let Object::Read(PodSpecPath::WORKLOAD, images, _) = &r.object else {
             panic!("{:?}", r.object)
         };
         assert_eq!(images.images.as_ref().unwrap()[0].image(), Some("nginx"));
@@ -345,7 +348,7 @@ mod tests {
     fn the_span_of_the_object_is_known_wherever_it_sits(#[case] payload: &str) {
         let payload = payload.replace("OBJECT", OBJECT);
         let r = request(&payload);
-        let Object::Read(PodSpecPath::Pod, _, span) = r.object else {
+        let Object::Read(PodSpecPath::POD, _, span) = r.object else {
             panic!("{:?}", r.object)
         };
         assert_eq!(&payload[span.start..span.end], OBJECT);

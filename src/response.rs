@@ -1,12 +1,11 @@
-//! Answers: violation texts (long for rejections, short for warnings, one line each in a
-//! background audit), the [`Verdict`] judging a request comes to, and the [`Answer`] the host
-//! reads.
+//! Answers: what is wrong with an image ([`Problem`]) in words written once, composed into a
+//! rejection's line, a warning and a background audit's line ([`Violation`]); what judging a
+//! request found ([`Findings`]); and the [`Answer`] the host reads.
 
 use std::collections::HashMap;
 
 use kubewarden_policy_sdk::response::ValidationResponse;
 
-use crate::mutate::Edit;
 use crate::pin::PinTally;
 use crate::rules::TagVerdict;
 
@@ -15,17 +14,21 @@ use crate::rules::TagVerdict;
 pub const WARNING_MAX: usize = 119;
 /// Longest tag or value quoted whole in a warning.
 const WARNING_TAG_MAX: usize = 16;
+/// Fewest characters of the image a warning keeps when its reason is long.
+const WARNING_IMAGE_MIN: usize = 16;
 /// Longest tag or value quoted whole in a background audit's line.
 const AUDIT_TAG_MAX: usize = 64;
 /// Longest image quoted whole in a rejection message (a 1 MB image gives a short message).
 const MESSAGE_IMAGE_MAX: usize = 256;
 
-/// What is wrong with one image.
+/// What is wrong with one image. Its words are written here once ([`Problem::reason`],
+/// [`Problem::fix`]) and composed into the rejection line, the warning and the audit line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     /// The reference cannot be read; the reason says why.
     Invalid(String),
-    /// The tag rules call the image mutable.
+    /// The tag rules call the image mutable; or, where admission pins it, that it has no
+    /// digest yet (any verdict but `Pinned`).
     Tag(TagVerdict),
     /// The pull policy is not Always. `defaulted`: the field is absent and this is
     /// Kubernetes' default; `pin_would_do`: pinning a digest would allow it.
@@ -36,14 +39,14 @@ pub enum Problem {
     },
     /// Pinning was asked for and the digest could not be resolved.
     PinFailed(String),
-    /// Pinning was asked for and the pin budget was spent before this image was looked up;
-    /// the tally is that of the whole request.
-    PinBudget(PinTally),
+    /// Pinning was asked for and the pin budget was spent before this image was looked up
+    /// (the words give the request's tally).
+    PinBudget,
 }
 
-/// What admission does about a violation: the configured action that applies to it.
+/// What admission does about a problem: the configured action that applies to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum Remedy {
     /// Rejects the request.
     Reject,
     /// Accepts it with a warning.
@@ -52,6 +55,102 @@ pub enum Action {
     Pin,
     /// Sets the pull policy to Always.
     SetAlways,
+}
+
+impl Remedy {
+    /// What an audit line says admission does.
+    fn words(self) -> &'static str {
+        match self {
+            Remedy::Reject => "admission rejects it",
+            Remedy::Warn => "admission warns",
+            Remedy::Pin => "admission pins it",
+            Remedy::SetAlways => "admission sets Always",
+        }
+    }
+}
+
+/// What the words of a problem depend on beyond the problem itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context {
+    /// How the request's digest lookups went (for [`Problem::PinBudget`]).
+    pub pins: PinTally,
+}
+
+/// The fix for a tag: a version tag or a digest.
+const USE_A_VERSION: &str = "use a version tag or pin a digest";
+
+impl Problem {
+    /// What is wrong, in a few words; each quoted tag or value at most `quote_max`
+    /// characters. `policy_field`: `imagePullPolicy`, or `pullPolicy` for an image volume.
+    fn reason(&self, policy_field: &str, quote_max: usize, context: &Context) -> String {
+        let quote = |t: &str| elide(t, quote_max);
+        match self {
+            Problem::Invalid(why) => format!("invalid image reference: {why}"),
+            Problem::Tag(TagVerdict::NoTag) => "no tag, so it floats like :latest".to_owned(),
+            Problem::Tag(TagVerdict::MutableTag { glob, .. }) if glob == "*" => {
+                "a digest is required (mutableTags \"*\")".to_owned()
+            }
+            Problem::Tag(TagVerdict::MutableTag { tag, glob }) => format!(
+                "tag {:?} is mutable (mutableTags {:?})",
+                quote(tag),
+                quote(glob)
+            ),
+            Problem::Tag(TagVerdict::Unlisted { tag }) => {
+                format!("tag {:?} matches none of immutableTagPatterns", quote(tag))
+            }
+            Problem::Tag(TagVerdict::Pinned | TagVerdict::Immutable) => {
+                "tag not pinned to a digest".to_owned()
+            }
+            Problem::PullPolicy {
+                policy, defaulted, ..
+            } => {
+                let default = if *defaulted { " by default" } else { "" };
+                format!("{policy_field} {}{default}, not Always", quote(policy))
+            }
+            Problem::PinFailed(why) => format!("cannot pin it to a digest: {why}"),
+            Problem::PinBudget => {
+                let t = context.pins;
+                format!(
+                    "not resolved within the {} ms pin budget; {} of {} resolved",
+                    t.budget_ms, t.resolved, t.wanted
+                )
+            }
+        }
+    }
+
+    /// What to do about it.
+    fn fix(&self, policy_field: &str) -> String {
+        match self {
+            Problem::Invalid(_) => {
+                "write it as [registry[:port]/]repository[:tag][@sha256:digest]".to_owned()
+            }
+            Problem::Tag(TagVerdict::MutableTag { glob, .. }) if glob == "*" => {
+                "pin a digest".to_owned()
+            }
+            Problem::Tag(TagVerdict::Unlisted { .. }) => {
+                "use a tag that does or pin a digest".to_owned()
+            }
+            Problem::Tag(_) => USE_A_VERSION.to_owned(),
+            Problem::PullPolicy { pin_would_do, .. } => {
+                let or_pin = if *pin_would_do {
+                    " or pin a digest"
+                } else {
+                    ""
+                };
+                format!(
+                    "set {policy_field}: Always{or_pin}; any other lets a node run a stale or \
+                     another tenant's cached image"
+                )
+            }
+            Problem::PinFailed(_) => {
+                "make the registry serve this tag, exempt the image, or change pinFailureAction"
+                    .to_owned()
+            }
+            Problem::PinBudget => "retry (the host caches resolved digests for 60 s), or raise \
+                 the policy's timeoutEvalSeconds and pinBudgetMilliseconds together"
+                .to_owned(),
+        }
+    }
 }
 
 /// A problem at a place of the object.
@@ -76,66 +175,14 @@ impl Violation {
         }
     }
 
-    /// `<place> "<name>" image "<image>": <reason>; <fix>`
-    pub fn message(&self) -> String {
-        let (reason, fix) = match &self.problem {
-            Problem::Invalid(why) => (
-                format!("invalid image reference: {why}"),
-                "write it as [registry[:port]/]repository[:tag][@sha256:digest]".to_owned(),
-            ),
-            Problem::Tag(TagVerdict::NoTag) => (
-                "no tag, so it floats like :latest".to_owned(),
-                "use a version tag or pin a digest".to_owned(),
-            ),
-            Problem::Tag(TagVerdict::MutableTag { tag, glob }) => (
-                format!("tag {tag:?} is mutable (mutableTags {glob:?})"),
-                "use a version tag or pin a digest".to_owned(),
-            ),
-            Problem::Tag(TagVerdict::Unlisted { tag }) => (
-                format!("tag {tag:?} matches none of immutableTagPatterns"),
-                "use a tag that does or pin a digest".to_owned(),
-            ),
-            Problem::Tag(TagVerdict::Pinned | TagVerdict::Immutable) => {
-                ("is not mutable".to_owned(), "nothing to fix".to_owned())
-            }
-            Problem::PullPolicy {
-                policy,
-                defaulted,
-                pin_would_do,
-            } => {
-                let default = if *defaulted {
-                    " (Kubernetes' default for this tag)"
-                } else {
-                    ""
-                };
-                let or_pin = if *pin_would_do {
-                    " or pin a digest"
-                } else {
-                    ""
-                };
-                (
-                    format!(
-                        "{} {policy}{default} lets a node run a stale or another tenant's cached image",
-                        self.policy_field()
-                    ),
-                    format!("set {}: Always{or_pin}", self.policy_field()),
-                )
-            }
-            Problem::PinFailed(why) => (
-                format!("cannot pin it to a digest: {why}"),
-                "make the registry serve this tag, exempt the image, or change pinFailureAction"
-                    .to_owned(),
-            ),
-            Problem::PinBudget(t) => (
-                format!(
-                    "not resolved within the {} ms pin budget; {} of {} resolved",
-                    t.budget_ms, t.resolved, t.wanted
-                ),
-                "retry (the host caches resolved digests for 60 s), or raise the policy's \
-                 timeoutEvalSeconds and pinBudgetMilliseconds together"
-                    .to_owned(),
-            ),
-        };
+    fn reason(&self, quote_max: usize, context: &Context) -> String {
+        self.problem.reason(self.policy_field(), quote_max, context)
+    }
+
+    /// A rejection's line: `<place> "<name>" image "<image>": <reason>; <fix>`
+    pub fn message(&self, context: &Context) -> String {
+        let reason = self.reason(MESSAGE_IMAGE_MAX, context);
+        let fix = self.problem.fix(self.policy_field());
         format!("{}: {reason}; {fix}", self.subject())
     }
 
@@ -151,71 +198,27 @@ impl Violation {
     }
 
     /// One line of a background audit's rejection, for a PolicyReport: the place, the image,
-    /// what is wrong in a few words and what admission does about it.
-    /// `<place> "<name>" image "<image>": <short reason>; admission <action>`
-    pub fn audit_line(&self, action: Action) -> String {
-        let tag = |t: &str| elide(t, AUDIT_TAG_MAX);
-        let reason = match &self.problem {
-            Problem::Invalid(why) => format!("invalid image reference: {why}"),
-            Problem::Tag(TagVerdict::NoTag) => "no tag, floats like :latest".to_owned(),
-            Problem::Tag(TagVerdict::MutableTag { tag: t, .. }) => {
-                format!("mutable tag {:?}", tag(t))
-            }
-            Problem::Tag(TagVerdict::Unlisted { tag: t }) => {
-                format!("tag {:?} matches none of immutableTagPatterns", tag(t))
-            }
-            // Only found where admission pins an immutable tag (pinImmutableTags).
-            Problem::Tag(TagVerdict::Pinned | TagVerdict::Immutable) => {
-                "tag not pinned to a digest".to_owned()
-            }
-            Problem::PullPolicy {
-                policy, defaulted, ..
-            } => {
-                let default = if *defaulted { " (by default)" } else { "" };
-                format!("{} {}{default}", self.policy_field(), tag(policy))
-            }
-            // Never found in an audit, which asks no registry.
-            Problem::PinFailed(_) | Problem::PinBudget(_) => "not pinned".to_owned(),
-        };
-        let (reason, action) = match action {
-            Action::Reject => (reason, "admission rejects it"),
-            Action::Warn => (reason, "admission warns"),
-            Action::SetAlways => (reason, "admission sets Always"),
-            Action::Pin if matches!(self.problem, Problem::Tag(TagVerdict::Immutable)) => {
-                (reason, "admission pins it")
-            }
-            Action::Pin => (
-                format!("{reason}, not pinned to a digest"),
-                "admission pins it",
-            ),
-        };
-        format!("{}: {reason}; {action}", self.subject())
+    /// what is wrong and what admission does about it.
+    /// `<place> "<name>" image "<image>": <reason>; admission <does>`
+    pub fn audit_line(&self, remedy: Remedy, context: &Context) -> String {
+        let mut reason = self.reason(AUDIT_TAG_MAX, context);
+        if remedy == Remedy::Pin && self.problem != Problem::Tag(TagVerdict::Immutable) {
+            reason.push_str(", not pinned to a digest");
+        }
+        format!("{}: {reason}; {}", self.subject(), remedy.words())
     }
 
-    /// One short line for a Kubernetes warning, at most `WARNING_MAX` characters: the place
-    /// stays whole, a long tag or image is shortened in the middle.
-    pub fn warning(&self) -> String {
-        let tag = |t: &str| elide(t, WARNING_TAG_MAX);
-        let short = match &self.problem {
-            Problem::Invalid(_) => "invalid image reference".to_owned(),
-            Problem::Tag(TagVerdict::NoTag) => "no tag, floats like :latest".to_owned(),
-            Problem::Tag(TagVerdict::MutableTag { tag: t, .. }) => {
-                format!("mutable tag {:?}", tag(t))
-            }
-            Problem::Tag(TagVerdict::Unlisted { tag: t }) => {
-                format!("tag {:?} not in immutableTagPatterns", tag(t))
-            }
-            Problem::Tag(_) => "not mutable".to_owned(),
-            Problem::PullPolicy { policy, .. } => {
-                format!("{} {}, not Always", self.policy_field(), tag(policy))
-            }
-            Problem::PinFailed(_) => "not pinned, digest lookup failed".to_owned(),
-            Problem::PinBudget(_) => "not pinned, pin budget spent".to_owned(),
-        };
-        // `<place> "<image>": <short>`
-        let fixed = self.place.chars().count() + short.chars().count() + 5;
-        let room = WARNING_MAX.saturating_sub(fixed);
-        format!("{} \"{}\": {short}", self.place, elide(&self.image, room))
+    /// One short line for a Kubernetes warning, at most `WARNING_MAX` characters:
+    /// `<place> "<image>": <reason>`. The place stays whole; a long tag is shortened in the
+    /// middle, then the image, then the reason.
+    pub fn warning(&self, context: &Context) -> String {
+        let reason = self.reason(WARNING_TAG_MAX, context);
+        let room = WARNING_MAX.saturating_sub(self.place.chars().count() + 5);
+        let reason_len = reason.chars().count();
+        let image_room = room.saturating_sub(reason_len).max(WARNING_IMAGE_MIN);
+        let image = elide(&self.image, image_room);
+        let reason = elide(&reason, room.saturating_sub(image.chars().count()));
+        format!("{} \"{image}\": {reason}", self.place)
     }
 }
 
@@ -234,9 +237,9 @@ fn elide(s: &str, max: usize) -> String {
     format!("{head}…{tail}")
 }
 
-/// What judging a request came to, before it is written as an [`Answer`].
+/// What judging a request found, before it is written as an [`Answer`].
 #[derive(Debug, Default)]
-pub struct Verdict {
+pub struct Findings {
     pub rejections: Vec<Violation>,
     pub warnings: Vec<Violation>,
     /// Warnings about the request as a whole (after those of single images).
@@ -245,35 +248,29 @@ pub struct Verdict {
     pub pins: Vec<PinRecord>,
     /// In a background audit, every violation with what admission does about it: the
     /// answer is one rejection that lists them (no warnings, no mutation).
-    pub audit: Vec<(Violation, Action)>,
-    /// The whole object's JSON text with the mutations spliced in, when there are any.
-    pub mutated: Option<Vec<u8>>,
+    pub audit: Vec<(Violation, Remedy)>,
+    /// What the words depend on beyond each violation.
+    pub context: Context,
 }
 
 /// An answer: the validation response and, for a mutation, the mutated object's JSON text,
 /// which goes into the answer as it is (never parsed into a tree here).
 #[derive(Debug)]
-pub struct Answer<'a> {
+pub struct Answer {
     pub validation: ValidationResponse,
     pub mutated: Option<Vec<u8>>,
-    /// For a mutation, the object's JSON text in the payload and the edits spliced into it:
-    /// what the tests' tree-based oracle applies to compare.
-    pub object: Option<&'a [u8]>,
-    pub edits: Vec<Edit>,
 }
 
-impl From<ValidationResponse> for Answer<'_> {
+impl From<ValidationResponse> for Answer {
     fn from(validation: ValidationResponse) -> Self {
         Answer {
             validation,
             mutated: None,
-            object: None,
-            edits: Vec::new(),
         }
     }
 }
 
-impl Answer<'_> {
+impl Answer {
     /// The answer as a `ValidationResponse`, read back from the bytes the host gets (for
     /// tests).
     pub fn read_back(&self) -> ValidationResponse {
@@ -348,16 +345,25 @@ impl PinRecord {
     }
 }
 
-impl Verdict {
-    pub fn answer(self) -> Answer<'static> {
-        let mut warnings: Vec<String> = self.warnings.iter().map(Violation::warning).collect();
+impl Findings {
+    /// Whether admission rejects the request.
+    pub fn rejects(&self) -> bool {
+        !self.rejections.is_empty()
+    }
+
+    /// The answer: one rejection that lists every violation (in an audit, every audit line);
+    /// else an acceptance with the warnings and, with `mutated` (the object with the edits
+    /// spliced in), the mutation and its pins' audit annotations.
+    pub fn answer(self, mutated: Option<Vec<u8>>) -> Answer {
+        let context = &self.context;
+        let mut warnings: Vec<String> = self.warnings.iter().map(|v| v.warning(context)).collect();
         warnings.extend(self.notes);
         let warnings = (!warnings.is_empty()).then_some(warnings);
         // An audit has no warnings (every finding goes into its list) and no rejections.
         let lines: Vec<String> = if self.audit.is_empty() {
-            self.rejections.iter().map(Violation::message).collect()
+            self.rejections.iter().map(|v| v.message(context)).collect()
         } else {
-            let line = |(v, action): &(Violation, Action)| v.audit_line(*action);
+            let line = |(v, remedy): &(Violation, Remedy)| v.audit_line(*remedy, context);
             self.audit.iter().map(line).collect()
         };
         if !lines.is_empty() {
@@ -366,20 +372,19 @@ impl Verdict {
                 ..reject(lines.join("\n"), None)
             });
         }
-        let audit: HashMap<String, String> =
-            self.pins.iter().map(|p| (p.key(), p.value())).collect();
+        let pins = mutated.is_some() && !self.pins.is_empty();
+        let audit_annotations =
+            pins.then(|| self.pins.iter().map(|p| (p.key(), p.value())).collect());
         Answer {
             validation: ValidationResponse {
                 accepted: true,
                 message: None,
                 code: None,
-                audit_annotations: (self.mutated.is_some() && !audit.is_empty()).then_some(audit),
+                audit_annotations,
                 mutated_object: None,
                 warnings,
             },
-            mutated: self.mutated,
-            object: None,
-            edits: Vec::new(),
+            mutated,
         }
     }
 }
@@ -401,14 +406,18 @@ fn reject(message: String, code: Option<u16>) -> ValidationResponse {
     }
 }
 
-/// A plain acceptance: no message, no patch, no warnings.
-pub fn accept() -> ValidationResponse {
-    Verdict::default().answer().validation
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NONE: &Context = &Context {
+        pins: PinTally {
+            budget_ms: 900,
+            wanted: 10,
+            resolved: 6,
+            over_budget: 4,
+        },
+    };
 
     fn v(problem: Problem) -> Violation {
         Violation {
@@ -420,10 +429,34 @@ mod tests {
         }
     }
 
+    fn every_problem() -> Vec<Problem> {
+        vec![
+            Problem::Invalid("the repository must be lowercase".into()),
+            Problem::Tag(TagVerdict::NoTag),
+            Problem::Tag(TagVerdict::MutableTag {
+                tag: "latest".into(),
+                glob: "latest".into(),
+            }),
+            Problem::Tag(TagVerdict::MutableTag {
+                tag: "v1".into(),
+                glob: "*".into(),
+            }),
+            Problem::Tag(TagVerdict::Unlisted { tag: "x".into() }),
+            Problem::Tag(TagVerdict::Immutable),
+            Problem::PullPolicy {
+                policy: "IfNotPresent".into(),
+                defaulted: true,
+                pin_would_do: true,
+            },
+            Problem::PinFailed("the registry is down".into()),
+            Problem::PinBudget,
+        ]
+    }
+
     #[test]
     fn message_names_place_image_reason_and_fix() {
         assert_eq!(
-            v(Problem::Tag(TagVerdict::NoTag)).message(),
+            v(Problem::Tag(TagVerdict::NoTag)).message(NONE),
             "spec.template.spec.initContainers[0] \"init\" image \"busybox\": no tag, so it floats like :latest; use a version tag or pin a digest"
         );
         let pp = Violation {
@@ -436,8 +469,40 @@ mod tests {
             })
         };
         assert_eq!(
-            pp.message(),
-            "spec.template.spec.initContainers[0] image volume \"busybox\": pullPolicy IfNotPresent (Kubernetes' default for this tag) lets a node run a stale or another tenant's cached image; set pullPolicy: Always or pin a digest"
+            pp.message(NONE),
+            "spec.template.spec.initContainers[0] image volume \"busybox\": pullPolicy IfNotPresent by default, not Always; set pullPolicy: Always or pin a digest; any other lets a node run a stale or another tenant's cached image"
+        );
+    }
+
+    #[test]
+    fn every_line_of_a_problem_says_its_one_reason() {
+        for problem in every_problem() {
+            let violation = v(problem.clone());
+            let reason = problem.reason("imagePullPolicy", usize::MAX, NONE);
+            assert!(violation.message(NONE).contains(&reason), "{reason}");
+            let remedy = Remedy::Warn;
+            assert!(
+                violation.audit_line(remedy, NONE).contains(&reason),
+                "{reason}"
+            );
+            let warning = violation.warning(NONE);
+            assert!(warning.chars().count() <= WARNING_MAX, "{warning}");
+            if reason.chars().count() < 60 {
+                assert!(warning.ends_with(&reason), "{warning} / {reason}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_required_digest_says_so() {
+        let m = v(Problem::Tag(TagVerdict::MutableTag {
+            tag: "v1".into(),
+            glob: "*".into(),
+        }))
+        .message(NONE);
+        assert!(
+            m.ends_with(": a digest is required (mutableTags \"*\"); pin a digest"),
+            "{m}"
         );
     }
 
@@ -449,21 +514,23 @@ mod tests {
             pin_would_do: false,
         });
         assert_eq!(
-            pp.audit_line(Action::SetAlways),
-            "spec.template.spec.initContainers[0] \"init\" image \"busybox\": imagePullPolicy IfNotPresent; admission sets Always"
+            pp.audit_line(Remedy::SetAlways, NONE),
+            "spec.template.spec.initContainers[0] \"init\" image \"busybox\": imagePullPolicy IfNotPresent, not Always; admission sets Always"
         );
         assert_eq!(
-            v(Problem::Tag(TagVerdict::Immutable)).audit_line(Action::Pin),
+            v(Problem::Tag(TagVerdict::Immutable)).audit_line(Remedy::Pin, NONE),
             "spec.template.spec.initContainers[0] \"init\" image \"busybox\": tag not pinned to a digest; admission pins it"
         );
         assert!(
             v(Problem::Tag(TagVerdict::NoTag))
-                .audit_line(Action::Warn)
-                .ends_with(": no tag, floats like :latest; admission warns")
+                .audit_line(Remedy::Pin, NONE)
+                .ends_with(
+                    ": no tag, so it floats like :latest, not pinned to a digest; admission pins it"
+                )
         );
         let unlisted = v(Problem::Tag(TagVerdict::Unlisted { tag: "x".into() }));
         assert!(
-            unlisted.audit_line(Action::Reject).ends_with(
+            unlisted.audit_line(Remedy::Reject, NONE).ends_with(
                 ": tag \"x\" matches none of immutableTagPatterns; admission rejects it"
             )
         );
@@ -471,14 +538,14 @@ mod tests {
 
     #[test]
     fn an_audit_is_one_rejection_without_warnings_or_mutation() {
-        let out = Verdict {
+        let out = Findings {
             audit: vec![
-                (v(Problem::Tag(TagVerdict::NoTag)), Action::Reject),
-                (v(Problem::Tag(TagVerdict::Immutable)), Action::Pin),
+                (v(Problem::Tag(TagVerdict::NoTag)), Remedy::Reject),
+                (v(Problem::Tag(TagVerdict::Immutable)), Remedy::Pin),
             ],
-            ..Verdict::default()
+            ..Findings::default()
         };
-        let r = out.answer();
+        let r = out.answer(None);
         assert!(r.mutated.is_none());
         let r = r.validation;
         assert!(!r.accepted && r.code.is_none() && r.warnings.is_none());
@@ -486,42 +553,50 @@ mod tests {
     }
 
     #[test]
-    fn warnings_are_short_even_for_long_images() {
+    fn warnings_are_short_even_for_long_images_and_reasons() {
         let mut long = v(Problem::Tag(TagVerdict::MutableTag {
             tag: "latest".into(),
             glob: "latest".into(),
         }));
         long.image = format!("registry.example.com/{}/app:latest", "team".repeat(40));
-        let w = long.warning();
+        let w = long.warning(NONE);
         assert!(w.chars().count() <= WARNING_MAX, "{} {w}", w.len());
         assert!(
-            w.starts_with("spec.template.spec.initContainers[0] \"registry.example.com/"),
+            w.starts_with("spec.template.spec.initContainers[0] \"registry.exampl"),
             "{w}"
         );
-        assert!(w.ends_with("app:latest\": mutable tag \"latest\""), "{w}");
+        assert!(
+            w.ends_with("app:latest\": tag \"latest\" is mutable (mutableTags \"latest\")"),
+            "{w}"
+        );
         assert_eq!(
             v(Problem::PullPolicy {
                 policy: "Never".into(),
                 defaulted: false,
                 pin_would_do: false
             })
-            .warning(),
+            .warning(NONE),
             "spec.template.spec.initContainers[0] \"busybox\": imagePullPolicy Never, not Always"
+        );
+        let failed = v(Problem::PinFailed("x".repeat(300))).warning(NONE);
+        assert!(failed.chars().count() <= WARNING_MAX, "{failed}");
+        assert!(
+            failed.contains("\"busybox\": cannot pin it to a digest: x"),
+            "{failed}"
         );
     }
 
     #[test]
     fn response_rejects_with_every_violation_and_keeps_warnings() {
-        let out = Verdict {
+        let out = Findings {
             rejections: vec![
                 v(Problem::Tag(TagVerdict::NoTag)),
                 v(Problem::PinFailed("down".into())),
             ],
             warnings: vec![v(Problem::Tag(TagVerdict::NoTag))],
-            mutated: Some(b"{}".to_vec()),
-            ..Verdict::default()
+            ..Findings::default()
         };
-        let r = out.answer();
+        let r = out.answer(Some(b"{}".to_vec()));
         assert!(r.mutated.is_none());
         let r = r.validation;
         assert!(!r.accepted);
@@ -538,19 +613,17 @@ mod tests {
 
     #[test]
     fn budget_messages_give_the_tally_and_the_fix() {
-        let t = PinTally {
-            budget_ms: 900,
-            wanted: 10,
-            resolved: 6,
-            over_budget: 4,
-        };
-        let m = v(Problem::PinBudget(t)).message();
+        let m = v(Problem::PinBudget).message(NONE);
         assert_eq!(
             m,
             "spec.template.spec.initContainers[0] \"init\" image \"busybox\": not resolved within the 900 ms pin budget; 6 of 10 resolved; retry (the host caches resolved digests for 60 s), or raise the policy's timeoutEvalSeconds and pinBudgetMilliseconds together"
         );
-        let w = v(Problem::PinBudget(t)).warning();
-        assert!(w.ends_with("not pinned, pin budget spent") && w.len() <= WARNING_MAX);
+        let w = v(Problem::PinBudget).warning(NONE);
+        assert!(
+            w.ends_with("not resolved within the 900 ms pin budget; 6 of 10 resolved")
+                && w.len() <= WARNING_MAX,
+            "{w}"
+        );
     }
 
     #[test]
@@ -563,21 +636,24 @@ mod tests {
             digest: d.clone(),
             kept,
         };
-        let out = Verdict {
+        let out = Findings {
             pins: vec![pin("containers", 0, false), pin("volumes", 3, true)],
-            mutated: Some(b"{}".to_vec()),
-            ..Verdict::default()
+            ..Findings::default()
         };
-        let a = out.answer().validation.audit_annotations.unwrap();
+        let a = out
+            .answer(Some(b"{}".to_vec()))
+            .validation
+            .audit_annotations
+            .unwrap();
         assert_eq!(a["pin.containers.0"], format!("app:1.0 -> {d}"));
         assert_eq!(a["pin.volumes.3"], format!("app:1.0 -> {d} (kept)"));
-        let rejected = Verdict {
+        let rejected = Findings {
             rejections: vec![v(Problem::Tag(TagVerdict::NoTag))],
             pins: vec![pin("containers", 0, false)],
-            mutated: Some(b"{}".to_vec()),
-            ..Verdict::default()
+            ..Findings::default()
         };
-        assert!(rejected.answer().validation.audit_annotations.is_none());
+        let answer = rejected.answer(Some(b"{}".to_vec()));
+        assert!(answer.validation.audit_annotations.is_none());
         assert!(
             pin("ephemeralContainers", usize::MAX, false).key().len() <= 63,
             "annotation names are at most 63 characters"
@@ -586,12 +662,13 @@ mod tests {
 
     #[test]
     fn a_mutation_is_written_around_the_object_text() {
-        let out = Verdict {
+        let out = Findings {
             warnings: vec![v(Problem::Tag(TagVerdict::NoTag))],
-            mutated: Some(br#"{"b": 1e400, "a" :[ ]}"#.to_vec()),
-            ..Verdict::default()
+            ..Findings::default()
         };
-        let bytes = out.answer().to_bytes();
+        let bytes = out
+            .answer(Some(br#"{"b": 1e400, "a" :[ ]}"#.to_vec()))
+            .to_bytes();
         let text = String::from_utf8(bytes).unwrap();
         assert!(
             text.starts_with(r#"{"accepted":true,"warnings":[""#),
@@ -601,19 +678,11 @@ mod tests {
             text.ends_with(r#"],"mutated_object":{"b": 1e400, "a" :[ ]}}"#),
             "{text}"
         );
-        let plain = Answer::from(accept()).to_bytes();
+        let plain = Findings::default().answer(None).to_bytes();
         assert_eq!(plain, br#"{"accepted":true}"#);
         let back: ValidationResponse = serde_json::from_slice(&plain).unwrap();
         assert!(back.accepted && back.mutated_object.is_none() && back.warnings.is_none());
         let refused = Answer::from(refuse("bad".into())).to_bytes();
         assert_eq!(refused, br#"{"accepted":false,"message":"bad","code":400}"#);
-    }
-
-    #[test]
-    fn accept_is_plain() {
-        let r = accept();
-        assert!(
-            r.accepted && r.message.is_none() && r.warnings.is_none() && r.mutated_object.is_none()
-        );
     }
 }

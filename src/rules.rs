@@ -88,18 +88,23 @@ pub fn judge_tag(settings: &Settings, image: &ImageRef) -> TagVerdict {
     TagVerdict::Immutable
 }
 
-/// The pull policy Kubernetes applies: the explicit one, or its default when absent
-/// (Always for the tag `latest`, written or implied, otherwise IfNotPresent).
+/// The pull policy Kubernetes applies to `image` as it leaves admission (`pinned`: with a
+/// digest, its own or admission's pin): the explicit one, or Kubernetes' default when absent
+/// (Always for the tag `latest`, written or implied by neither tag nor digest, otherwise
+/// IfNotPresent). Whether it is the default.
 pub fn effective_pull_policy<'a>(
     explicit: Option<&'a str>,
-    image: Option<&ImageRef>,
+    image: &ImageRef,
+    pinned: bool,
 ) -> (&'a str, bool) {
-    match explicit {
-        Some(p) => (p, false),
-        None => match image.and_then(ImageRef::effective_tag) {
-            Some("latest") => ("Always", true),
-            _ => ("IfNotPresent", true),
-        },
+    let tag = match image.tag {
+        None if pinned => None,
+        _ => image.effective_tag(),
+    };
+    match (explicit, tag) {
+        (Some(p), _) => (p, false),
+        (None, Some("latest")) => ("Always", true),
+        (None, _) => ("IfNotPresent", true),
     }
 }
 
@@ -261,7 +266,23 @@ mod tests {
         #[case] expected: (&str, bool),
     ) {
         let image = ImageRef::parse(image).unwrap();
-        assert_eq!(effective_pull_policy(explicit, Some(&image)), expected);
+        assert_eq!(
+            effective_pull_policy(explicit, &image, image.is_pinned()),
+            expected
+        );
+    }
+
+    #[rstest]
+    // Pinned by admission, `nginx` becomes `nginx@sha256:…`, whose default is IfNotPresent.
+    #[case::no_tag_pinned("nginx", ("IfNotPresent", true))]
+    #[case::latest_pinned("nginx:latest", ("Always", true))]
+    #[case::version_pinned("nginx:1", ("IfNotPresent", true))]
+    fn the_default_pull_policy_follows_admission_s_pin(
+        #[case] image: &str,
+        #[case] expected: (&str, bool),
+    ) {
+        let image = ImageRef::parse(image).unwrap();
+        assert_eq!(effective_pull_policy(None, &image, true), expected);
     }
 
     #[rstest]

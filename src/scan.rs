@@ -28,6 +28,31 @@ pub struct Stop;
 
 pub type Result<T> = std::result::Result<T, Stop>;
 
+/// The fields a reader reads of one JSON object, by name: an enum whose variants the reader
+/// matches on, so that the compiler checks every name is handled (declared with
+/// [`json_fields!`]).
+pub trait Field: Copy + 'static {
+    /// The JSON names, in the order of [`Field::ALL`].
+    const NAMES: &'static [&'static str];
+    const ALL: &'static [Self];
+}
+
+/// Declares an enum of the fields a reader reads, each with its JSON name:
+/// `json_fields!(ContainerField { Name = "name", Image = "image" });`
+macro_rules! json_fields {
+    ($(#[$doc:meta])* $vis:vis $name:ident { $($variant:ident = $key:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name { $($variant),+ }
+
+        impl $crate::scan::Field for $name {
+            const NAMES: &'static [&'static str] = &[$($key),+];
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+        }
+    };
+}
+pub(crate) use json_fields;
+
 /// Where a value stands in the scanned bytes: `start..end`, its JSON text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -210,19 +235,16 @@ impl<'a> Scanner<'a> {
         Stop
     }
 
-    /// Adds the field `names[i]` to the path of a refusal (out of line, so that the names
-    /// stay constants where the keys are compared).
+    /// Adds the field `name` to the path of a refusal.
     #[cold]
-    #[inline(never)]
-    fn within(&mut self, names: &[&'static str], i: usize) -> Stop {
-        self.path.push(Step::Key(names[i]));
+    fn within(&mut self, name: &'static str) -> Stop {
+        self.path.push(Step::Key(name));
         Stop
     }
 
     #[cold]
-    #[inline(never)]
-    fn duplicate(&mut self, names: &[&'static str], i: usize) -> Stop {
-        self.refusal = Some(Refusal::Duplicate(names[i]));
+    fn duplicate(&mut self, name: &'static str) -> Stop {
+        self.refusal = Some(Refusal::Duplicate(name));
         Stop
     }
 
@@ -328,23 +350,45 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// Walks the object that comes next, reading the fields named in `names` with `read`
-    /// (given the index of the name) and skipping the others. A field named twice is refused,
-    /// as serde's derived readers refuse it. When `read` stops, the field's name joins the
-    /// path of the refusal.
+    /// Walks the object that comes next, reading the fields of `F` with `read` (given the
+    /// field) and skipping the others. A field named twice is refused, as serde's derived
+    /// readers refuse it. When `read` stops, the field's name joins the path of the refusal.
     #[inline]
-    pub fn fields<const N: usize>(
+    pub fn fields<F: Field>(
         &mut self,
-        names: [&'static str; N],
+        mut read: impl FnMut(&mut Self, F) -> Result<()>,
+    ) -> Result<()> {
+        self.fields_named(F::NAMES, |s, i| read(s, F::ALL[i]))
+    }
+
+    /// Walks the object that comes next, reading the fields named in `names` with `read`
+    /// (given the name) and skipping the others: for names that are data (the steps of a pod
+    /// spec path), where [`Scanner::fields`] takes names that are code.
+    #[inline]
+    pub fn fields_in(
+        &mut self,
+        names: &[&'static str],
+        mut read: impl FnMut(&mut Self, &'static str) -> Result<()>,
+    ) -> Result<()> {
+        self.fields_named(names, |s, i| read(s, names[i]))
+    }
+
+    /// [`Scanner::fields`] over the names themselves: `read` gets the index of the name.
+    #[inline(always)]
+    fn fields_named(
+        &mut self,
+        names: &[&'static str],
         mut read: impl FnMut(&mut Self, usize) -> Result<()>,
     ) -> Result<()> {
-        let mut seen = [false; N];
+        // One bit per name: whether it was seen (no object the policy reads has 64 fields).
+        let mut seen: u64 = 0;
         self.object(
             |s, key| match names.iter().position(|name| name.as_bytes() == key) {
-                Some(i) if !std::mem::replace(&mut seen[i], true) => {
-                    read(s, i).map_err(|Stop| s.within(&names, i))
+                Some(i) if seen & (1 << i) == 0 => {
+                    seen |= 1 << i;
+                    read(s, i).map_err(|Stop| s.within(names[i]))
                 }
-                Some(i) => Err(s.duplicate(&names, i)),
+                Some(i) => Err(s.duplicate(names[i])),
                 None => s.skip().map(drop),
             },
         )
@@ -828,18 +872,21 @@ mod tests {
         );
     }
 
+    json_fields!(Ab { A = "a", B = "b" });
+    json_fields!(Abc { A = "a", B = "b", C = "c" });
+
     #[test]
     fn named_fields_are_read_once_and_others_skipped() {
         let read = |doc: &[u8]| {
             let mut got = Vec::new();
             Scanner::new(doc)
-                .fields(["a", "b"], |s, i| {
-                    got.push(i);
+                .fields(|s, field: Ab| {
+                    got.push(field);
                     s.skip().map(drop)
                 })
                 .map(|()| got)
         };
-        assert_eq!(read(br#"{"b":1,"x":[2],"a":"s"}"#), Ok(vec![1, 0]));
+        assert_eq!(read(br#"{"b":1,"x":[2],"a":"s"}"#), Ok(vec![Ab::B, Ab::A]));
         // A named field twice is refused; an unnamed one is skipped each time, as serde's
         // derived readers do.
         assert_eq!(read(br#"{"a":1,"a":2}"#), Err(Stop));
@@ -918,10 +965,10 @@ mod tests {
         #[case] message: &str,
     ) {
         let mut s = Scanner::new(doc.as_bytes());
-        let read = s.fields(["a", "b", "c"], |s, i| match i {
-            0 => s.string().map(drop),
-            1 => s.fields([], |_, _| Ok(())),
-            _ => s.array(|s, _| s.string().map(drop)),
+        let read = s.fields(|s, field| match field {
+            Abc::A => s.string().map(drop),
+            Abc::B => s.fields_in(&[], |_, _| Ok(())),
+            Abc::C => s.array(|s, _| s.string().map(drop)),
         });
         assert_eq!(read, Err(Stop));
         let why = s.why();

@@ -366,7 +366,7 @@ fn check_registry(index: usize, registry: &str) -> Result<String, String> {
 }
 
 /// The answer to `validate_settings` for a settings document.
-pub fn verdict(payload: &[u8]) -> SettingsValidationResponse {
+pub fn validation(payload: &[u8]) -> SettingsValidationResponse {
     match Settings::from_json(payload) {
         Ok(_) => SettingsValidationResponse {
             valid: true,

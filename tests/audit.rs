@@ -36,19 +36,19 @@ fn every_action_of_admission_is_named() {
     assert_eq!(
         got,
         [
-            "spec.containers[0] \"a\" image \"nginx\": no tag, floats like :latest; admission rejects it",
-            "spec.containers[1] \"b\" image \"nginx:1.25\": imagePullPolicy IfNotPresent; admission sets Always",
+            "spec.containers[0] \"a\" image \"nginx\": no tag, so it floats like :latest; admission rejects it",
+            "spec.containers[1] \"b\" image \"nginx:1.25\": imagePullPolicy IfNotPresent, not Always; admission sets Always",
             "spec.containers[2] \"c\" image \"Nginx:1\": invalid image reference: the repository name must be lowercase; admission rejects it",
         ]
     );
     let warn = json!({"mutableTagAction": "warn", "pullPolicyAction": "warn"});
     let got = audit_lines(&audit("Pod", spec), warn, &Registry::default());
     assert!(
-        got[0].ends_with("no tag, floats like :latest; admission warns"),
+        got[0].ends_with("no tag, so it floats like :latest; admission warns"),
         "{got:?}"
     );
     assert!(
-        got[1].ends_with("imagePullPolicy IfNotPresent; admission warns"),
+        got[1].ends_with("imagePullPolicy IfNotPresent, not Always; admission warns"),
         "{got:?}"
     );
     assert!(got[2].ends_with("; admission rejects it"), "{got:?}");
@@ -71,7 +71,7 @@ fn pinning_is_reported_and_never_looked_up() {
     assert_eq!(
         got,
         [
-            "spec.template.spec.containers[0] \"a\" image \"app:latest\": mutable tag \"latest\", not pinned to a digest; admission pins it",
+            "spec.template.spec.containers[0] \"a\" image \"app:latest\": tag \"latest\" is mutable (mutableTags \"latest\"), not pinned to a digest; admission pins it",
             "spec.template.spec.containers[1] \"b\" image \"app:1.0\": tag not pinned to a digest; admission pins it",
         ]
     );
@@ -80,7 +80,8 @@ fn pinning_is_reported_and_never_looked_up() {
     let got = audit_lines(&audit("Deployment", spec), settings, &registry);
     assert_eq!(got.len(), 3, "{got:?}");
     assert!(
-        got[0].ends_with("mutable tag \"latest\"; admission rejects it"),
+        got[0]
+            .ends_with("tag \"latest\" is mutable (mutableTags \"latest\"); admission rejects it"),
         "{got:?}"
     );
     assert!(
@@ -88,7 +89,7 @@ fn pinning_is_reported_and_never_looked_up() {
         "{got:?}"
     );
     assert!(
-        got[2].ends_with("imagePullPolicy IfNotPresent; admission sets Always"),
+        got[2].ends_with("imagePullPolicy IfNotPresent, not Always; admission sets Always"),
         "{got:?}"
     );
     assert!(registry.calls.borrow().is_empty(), "{:?}", registry.calls);
@@ -107,8 +108,8 @@ fn a_pinned_image_without_a_tag_is_judged_as_admission_leaves_it() {
     assert_eq!(
         got,
         [
-            "spec.containers[0] \"a\" image \"app\": no tag, floats like :latest, not pinned to a digest; admission pins it",
-            "spec.containers[0] \"a\" image \"app\": imagePullPolicy IfNotPresent (by default); admission sets Always",
+            "spec.containers[0] \"a\" image \"app\": no tag, so it floats like :latest, not pinned to a digest; admission pins it",
+            "spec.containers[0] \"a\" image \"app\": imagePullPolicy IfNotPresent by default, not Always; admission sets Always",
         ]
     );
 }
@@ -140,10 +141,10 @@ fn long_values_are_shortened() {
         &Registry::default(),
     );
     let quoted = got[0]
-        .split("mutable tag ")
+        .split(": tag ")
         .nth(1)
         .unwrap()
-        .trim_end_matches("; admission rejects it");
+        .trim_end_matches(" is mutable (mutableTags \"t*\"); admission rejects it");
     assert!(
         quoted.contains('…') && quoted.chars().count() == 66,
         "{quoted}"

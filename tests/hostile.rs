@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use immutable_images::testing::settings_verdict;
+use immutable_images::testing::validate_settings;
 use immutable_images::testing::{validate, validate_bytes};
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{Value, json};
@@ -714,7 +714,7 @@ fn duplicate_keys_are_rejected() {
         &raw(p.as_bytes()),
         &["invalid settings", "duplicate field `mutableTags`"],
     );
-    let v = settings_verdict(br#"{"pullPolicyAction":"ignore","pullPolicyAction":"mutate"}"#);
+    let v = validate_settings(br#"{"pullPolicyAction":"ignore","pullPolicyAction":"mutate"}"#);
     assert!(!v.valid);
     assert!(
         v.message
@@ -781,7 +781,7 @@ fn settings_of_every_wrong_type_for_each_key_are_refused_by_name() {
                 _ => unreachable!(),
             } || (*key == "mutableTags" && v == "null");
             let doc = format!(r#"{{"{key}":{v}}}"#);
-            let verdict = settings_verdict(doc.as_bytes());
+            let verdict = validate_settings(doc.as_bytes());
             assert_eq!(
                 verdict.valid, valid_for_kind,
                 "{doc}: {:?}",
@@ -813,12 +813,12 @@ fn settings_of_every_wrong_type_for_each_key_are_refused_by_name() {
     ] {
         for v in ok {
             assert!(
-                settings_verdict(format!(r#"{{"{key}":"{v}"}}"#).as_bytes()).valid,
+                validate_settings(format!(r#"{{"{key}":"{v}"}}"#).as_bytes()).valid,
                 "{key} {v}"
             );
         }
         for v in bad {
-            let verdict = settings_verdict(format!(r#"{{"{key}":"{v}"}}"#).as_bytes());
+            let verdict = validate_settings(format!(r#"{{"{key}":"{v}"}}"#).as_bytes());
             assert!(!verdict.valid, "{key} {v}");
             assert!(
                 verdict
@@ -847,7 +847,7 @@ fn settings_of_every_wrong_type_for_each_key_are_refused_by_name() {
         ),
         (r#""proxy""#, "exemptContainers[0]: invalid type: string"),
     ] {
-        let verdict = settings_verdict(format!(r#"{{"exemptContainers":[{entry}]}}"#).as_bytes());
+        let verdict = validate_settings(format!(r#"{{"exemptContainers":[{entry}]}}"#).as_bytes());
         assert!(!verdict.valid, "{entry}");
         let m = verdict.message.unwrap();
         assert!(m.starts_with(start), "{entry}: {m}");
@@ -858,16 +858,16 @@ fn settings_of_every_wrong_type_for_each_key_are_refused_by_name() {
 fn settings_that_are_not_an_object_are_refused() {
     // Rejected: a settings document must be an object (or empty/null for the defaults).
     for doc in ["1", "\"{}\"", "true", "{", "{} {}", "\u{feff}{}", "{\"a\"}"] {
-        let verdict = settings_verdict(doc.as_bytes());
+        let verdict = validate_settings(doc.as_bytes());
         assert!(!verdict.valid, "{doc:?}");
         assert!(!verdict.message.unwrap().is_empty());
     }
     // Accepted (documented): empty, whitespace and null mean "all defaults".
     for doc in ["", "  \n", "null", " null ", "{}"] {
-        assert!(settings_verdict(doc.as_bytes()).valid, "{doc:?}");
+        assert!(validate_settings(doc.as_bytes()).valid, "{doc:?}");
     }
     // Rejected: invalid UTF-8 in a settings document.
-    assert!(!settings_verdict(b"{\"mutableTags\":[\"\xff\"]}").valid);
+    assert!(!validate_settings(b"{\"mutableTags\":[\"\xff\"]}").valid);
     // Through validate: invalid settings refuse every request, with the settings' reason.
     let r = run(&create("Pod", containers(&[("a", OK)])), json!(1));
     refused(&r, &["invalid settings"]);
@@ -885,12 +885,12 @@ fn unknown_settings_keys_are_refused_by_name() {
         (r#"{"exemptImage":["*"]}"#, "exemptImage"),
         (r#"{"":1}"#, ""),
     ] {
-        let verdict = settings_verdict(doc.as_bytes());
+        let verdict = validate_settings(doc.as_bytes());
         assert!(!verdict.valid, "{doc}");
         let m = verdict.message.unwrap();
         assert!(m.contains(&format!("unknown field `{key}`")), "{doc}: {m}");
     }
-    let verdict = settings_verdict(br#"{"exemptContainers":[{"name":"a","types":"init"}]}"#);
+    let verdict = validate_settings(br#"{"exemptContainers":[{"name":"a","types":"init"}]}"#);
     assert!(
         verdict
             .message
@@ -906,7 +906,7 @@ fn catastrophic_regexes_are_safe() {
     // it is refused as unlisted.
     let settings = json!({"immutableTagPatterns": ["(a*)*b", "(a|a)*b", "(a+)+$b", "(.*a){20}b"],
         "pullPolicyAction": "ignore"});
-    assert!(settings_verdict(settings.to_string().as_bytes()).valid);
+    assert!(validate_settings(settings.to_string().as_bytes()).valid);
     let image = format!("app:{}", "a".repeat(128));
     let started = Instant::now();
     let r = run(&create("Pod", containers(&[("a", &image)])), settings);
@@ -923,7 +923,8 @@ fn catastrophic_regexes_are_safe() {
         "\\w{10000}",
         "[\\p{L}\\p{N}]{5000}",
     ] {
-        let verdict = settings_verdict(json!({"immutableTagPatterns": [p]}).to_string().as_bytes());
+        let verdict =
+            validate_settings(json!({"immutableTagPatterns": [p]}).to_string().as_bytes());
         assert!(!verdict.valid, "{p}");
         let m = verdict.message.unwrap();
         assert!(
@@ -933,7 +934,8 @@ fn catastrophic_regexes_are_safe() {
     }
     // Rejected: syntax errors, look-around and back-references (not supported by the engine).
     for p in ["(", "a{2,1}", "(?=a)", "(a)\\1", "[z-a]", "*"] {
-        let verdict = settings_verdict(json!({"immutableTagPatterns": [p]}).to_string().as_bytes());
+        let verdict =
+            validate_settings(json!({"immutableTagPatterns": [p]}).to_string().as_bytes());
         assert!(!verdict.valid, "{p}");
         assert!(
             verdict
@@ -943,7 +945,7 @@ fn catastrophic_regexes_are_safe() {
         );
     }
     // Rejected: the empty pattern (it would match only the empty tag, which cannot exist).
-    let verdict = settings_verdict(br#"{"immutableTagPatterns":[""]}"#);
+    let verdict = validate_settings(br#"{"immutableTagPatterns":[""]}"#);
     assert_eq!(
         verdict.message.unwrap(),
         "immutableTagPatterns[0]: empty pattern"
@@ -970,7 +972,7 @@ fn bad_globs_are_refused_by_key_and_index() {
     // Rejected: globs the glob crate cannot compile, and empty globs.
     for key in ["mutableTags", "exemptImages"] {
         for g in ["[", "[!]", "***", "a**", "**b", "[a-", ""] {
-            let verdict = settings_verdict(json!({ key: ["ok", g] }).to_string().as_bytes());
+            let verdict = validate_settings(json!({ key: ["ok", g] }).to_string().as_bytes());
             assert!(!verdict.valid, "{key} {g:?}");
             let m = verdict.message.unwrap();
             assert!(m.starts_with(&format!("{key}[1]: ")), "{key} {g:?}: {m}");
@@ -1007,7 +1009,7 @@ fn bad_immutable_registries_are_refused() {
         "registry",
         "bad_host.example",
     ] {
-        let verdict = settings_verdict(json!({"immutableRegistries": [r]}).to_string().as_bytes());
+        let verdict = validate_settings(json!({"immutableRegistries": [r]}).to_string().as_bytes());
         assert!(!verdict.valid, "{r:?}");
         assert!(
             verdict
@@ -1017,7 +1019,7 @@ fn bad_immutable_registries_are_refused() {
         );
     }
     // A name without '.' or ':' would read as a Docker Hub repository, not a registry.
-    let verdict = settings_verdict(br#"{"immutableRegistries":["registry"]}"#);
+    let verdict = validate_settings(br#"{"immutableRegistries":["registry"]}"#);
     assert!(verdict.message.unwrap().contains("is not a registry host"));
 }
 
@@ -1178,7 +1180,7 @@ fn numbers_out_of_f64_range_in_unrelated_fields() {
 #[test]
 fn settings_that_are_an_array_are_refused() {
     for doc in ["[]", r#"[["nothing"]]"#, r#"[null,[],[],"warn"]"#] {
-        let verdict = settings_verdict(doc.as_bytes());
+        let verdict = validate_settings(doc.as_bytes());
         assert!(!verdict.valid, "{doc} is valid settings");
     }
     let r = run(
@@ -1194,7 +1196,7 @@ fn settings_that_are_an_array_are_refused() {
 /// Compiling the pattern alone first (or with `regex_syntax`) would refuse it.
 #[test]
 fn a_pattern_cannot_close_the_anchoring_group() {
-    let verdict = settings_verdict(br#"{"immutableTagPatterns":["1)|(.*"]}"#);
+    let verdict = validate_settings(br#"{"immutableTagPatterns":["1)|(.*"]}"#);
     assert!(!verdict.valid, "an unbalanced ')' is accepted");
     let s = json!({"immutableTagPatterns": ["1)|(.*"], "pullPolicyAction": "ignore"});
     let r = run(&create("Pod", containers(&[("a", "app:nightly")])), s);
@@ -1214,7 +1216,7 @@ fn a_truncated_payload_is_called_a_payload_error() {
         m.starts_with("the payload is not a Kubewarden validation request"),
         "{m}"
     );
-    let v = settings_verdict(b"{");
+    let v = validate_settings(b"{");
     assert!(!v.message.unwrap().starts_with('?'));
 }
 
@@ -1222,14 +1224,14 @@ fn a_truncated_payload_is_called_a_payload_error() {
 /// externally tagged form `{"pin": null}`); a wrong type names the key and the words.
 #[test]
 fn enum_settings_in_tagged_form_and_their_wrong_type_messages() {
-    let v = settings_verdict(br#"{"mutableTagAction":{"pin":null}}"#);
+    let v = validate_settings(br#"{"mutableTagAction":{"pin":null}}"#);
     assert!(!v.valid);
     assert!(
         v.message
             .unwrap()
             .starts_with("mutableTagAction: invalid type: map")
     );
-    let v = settings_verdict(br#"{"mutableTagAction":true}"#);
+    let v = validate_settings(br#"{"mutableTagAction":true}"#);
     assert_eq!(
         v.message.unwrap(),
         "mutableTagAction: invalid type: boolean `true`, expected one of reject, warn, pin at line 1 column 24"

@@ -13,7 +13,8 @@ fn pull_policy_is_set_to_always_in_every_kind_and_list() {
         "ephemeralContainers": [{"name": "e", "image": "alpine:3", "imagePullPolicy": "Never"}],
         "volumes": [{"name": "m", "image": {"reference": "reg.example.com/m:v1"}}]
     });
-    for (_, _, kind, path) in KINDS {
+    for row in KINDS {
+        let (kind, path) = (row.kind, row.pod_spec.keys());
         let req = create(kind, spec.clone());
         let r = run(&req, json!({}));
         let out = mutated(&r);
@@ -201,7 +202,9 @@ fn pin_failure_reject_warn_accept() {
     assert!(r.accepted && r.mutated_object.is_none());
     assert_eq!(
         r.warnings.unwrap(),
-        vec!["spec.containers[0] \"app:latest\": not pinned, digest lookup failed"]
+        vec![
+            "spec.containers[0] \"app:latest\": cannot pin it to a digest: GET http://127.…v2/app/manifests/latest: connection refused"
+        ]
     );
     let r = run_with(
         &req,
@@ -302,7 +305,7 @@ fn warnings_ride_along_with_a_mutation() {
     assert_eq!(at(out, "spec.containers[0].imagePullPolicy"), "Always");
     assert_eq!(
         r.warnings.as_deref(),
-        Some(&["spec.containers[0] \"app:latest\": mutable tag \"latest\"".to_owned()][..])
+        Some(&["spec.containers[0] \"app:latest\": tag \"latest\" is mutable (mutableTags \"latest\")".to_owned()][..])
     );
     let _: &Value = out;
 }

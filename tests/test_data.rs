@@ -105,7 +105,7 @@ fn sample_settings_are_valid() {
         "settings-strict.json",
         "settings-pin.json",
     ] {
-        let v = immutable_images::testing::settings_verdict(load(s).to_string().as_bytes());
+        let v = immutable_images::testing::validate_settings(load(s).to_string().as_bytes());
         assert!(v.valid, "{s}: {:?}", v.message);
     }
 }

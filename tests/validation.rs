@@ -10,7 +10,8 @@ const REJECT_ONLY: fn() -> Value = || json!({"pullPolicyAction": "ignore"});
 
 #[test]
 fn every_kind_is_judged_at_its_pod_spec() {
-    for (_, _, kind, path) in KINDS {
+    for row in KINDS {
+        let (kind, path) = (row.kind, row.pod_spec.keys());
         let r = run(
             &create(kind, containers(&[("web", "nginx:latest")])),
             REJECT_ONLY(),
@@ -247,8 +248,8 @@ fn warn_accepts_with_one_short_warning_per_violation() {
     assert_eq!(
         r.warnings.unwrap(),
         vec![
-            "spec.containers[0] \"nginx\": no tag, floats like :latest",
-            "spec.containers[1] \"redis:latest\": mutable tag \"latest\"",
+            "spec.containers[0] \"nginx\": no tag, so it floats like :latest",
+            "spec.containers[1] \"redis:latest\": tag \"latest\" is mutable (mutableTags \"latest\")",
             "spec.containers[1] \"redis:latest\": imagePullPolicy IfNotPresent, not Always",
         ]
     );
@@ -263,7 +264,7 @@ fn pull_policy_reject_uses_kubernetes_default_when_absent() {
     );
     assert_eq!(
         message(&r),
-        "spec.containers[0] \"a\" image \"nginx:1.25\": imagePullPolicy IfNotPresent (Kubernetes' default for this tag) lets a node run a stale or another tenant's cached image; set imagePullPolicy: Always"
+        "spec.containers[0] \"a\" image \"nginx:1.25\": imagePullPolicy IfNotPresent by default, not Always; set imagePullPolicy: Always; any other lets a node run a stale or another tenant's cached image"
     );
     // No tag: Kubernetes defaults to Always, so only the tag is a violation.
     let r = run(
@@ -273,7 +274,9 @@ fn pull_policy_reject_uses_kubernetes_default_when_absent() {
     assert_eq!(message(&r).lines().count(), 1);
     let spec =
         json!({"containers": [{"name": "a", "image": "nginx:1.25", "imagePullPolicy": "Never"}]});
-    assert!(message(&run(&create("Pod", spec), settings)).contains("imagePullPolicy Never lets"));
+    assert!(
+        message(&run(&create("Pod", spec), settings)).contains("imagePullPolicy Never, not Always")
+    );
 }
 
 #[test]
@@ -285,7 +288,7 @@ fn pull_policy_ignore_and_allow_if_not_present_when_pinned() {
     assert_plain_accept(&run(&create("Pod", pinned.clone()), allow.clone()));
     assert!(message(&run(&create("Pod", never), allow.clone())).contains("imagePullPolicy Never"));
     let m = run(&create("Pod", tagged.clone()), allow);
-    assert!(message(&m).ends_with("set imagePullPolicy: Always or pin a digest"));
+    assert!(message(&m).contains("; set imagePullPolicy: Always or pin a digest;"));
     assert!(
         !run(
             &create("Pod", pinned),
@@ -443,16 +446,16 @@ fn invalid_settings_are_never_trusted_by_validate() {
 
 #[test]
 fn validate_settings_answers_valid_or_names_the_key() {
-    use immutable_images::testing::settings_verdict;
-    assert!(settings_verdict(br#"{"mutableTagAction":"pin","pinFailureAction":"warn"}"#).valid);
-    assert!(settings_verdict(b"{}").valid);
-    let v = settings_verdict(br#"{"pullPolicyAction":"always"}"#);
+    use immutable_images::testing::validate_settings;
+    assert!(validate_settings(br#"{"mutableTagAction":"pin","pinFailureAction":"warn"}"#).valid);
+    assert!(validate_settings(b"{}").valid);
+    let v = validate_settings(br#"{"pullPolicyAction":"always"}"#);
     assert!(!v.valid);
     assert!(
         v.message
             .unwrap()
             .starts_with("pullPolicyAction: unknown variant `always`")
     );
-    let v = settings_verdict(b"not json");
+    let v = validate_settings(b"not json");
     assert!(!v.valid && v.message.is_some());
 }

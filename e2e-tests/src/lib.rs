@@ -22,6 +22,9 @@ pub mod host;
 pub mod http;
 pub mod images;
 pub mod input;
+/// The policy's table of the kinds it judges, shared as source (data only).
+#[path = "../../src/kinds.rs"]
+pub mod kinds;
 pub mod policy;
 pub mod proxy;
 pub mod reference;

@@ -9,16 +9,16 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::AdmissionResponse;
+use crate::kinds::KINDS;
 
-/// Where each kind keeps its pod spec.
+/// The pod spec, where the policy's table of kinds says the object's kind keeps it.
 fn pod_spec(object: &Value) -> Option<&Value> {
-    let path = match object.get("kind")?.as_str()? {
-        "Pod" => "/spec",
-        "PodTemplate" => "/template/spec",
-        "CronJob" => "/spec/jobTemplate/spec/template/spec",
-        _ => "/spec/template/spec",
-    };
-    object.pointer(path)
+    let kind = object.get("kind")?.as_str()?;
+    let row = KINDS.iter().find(|k| k.kind == kind)?;
+    row.pod_spec
+        .keys()
+        .iter()
+        .try_fold(object, |v, key| v.get(key))
 }
 
 /// `containers[0] "web" nginx:1.25 (IfNotPresent)`, one per image of the pod spec.

@@ -155,11 +155,11 @@ fn an_audit_names_each_image_and_what_admission_does_about_it() {
     assert_eq!(
         resp.message(),
         "spec.template.spec.containers[0] \"api\" image \"ghcr.io/example/api:latest\": \
-         mutable tag \"latest\"; admission rejects it\n\
+         tag \"latest\" is mutable (mutableTags \"latest\"); admission rejects it\n\
          spec.template.spec.containers[1] \"proxy\" image \"envoyproxy/envoy:v1.30.1\": \
-         imagePullPolicy IfNotPresent; admission sets Always\n\
+         imagePullPolicy IfNotPresent, not Always; admission sets Always\n\
          spec.template.spec.initContainers[0] \"migrate\" image \"ghcr.io/example/api\": \
-         no tag, floats like :latest; admission rejects it"
+         no tag, so it floats like :latest; admission rejects it"
     );
     assert!(resp.patch.is_none() && resp.warnings().is_empty());
     assert!(resp.audit_annotations.is_none());
@@ -173,12 +173,12 @@ fn an_audit_names_each_image_and_what_admission_does_about_it() {
     );
     assert_eq!(
         resp.message(),
-        "spec.containers[0] \"web\" image \"nginx:1.25.3\": imagePullPolicy IfNotPresent; \
-         admission sets Always\n\
-         spec.ephemeralContainers[0] \"debugger-x7k2p\" image \"busybox\": no tag, floats like \
-         :latest; admission rejects it\n\
+        "spec.containers[0] \"web\" image \"nginx:1.25.3\": imagePullPolicy IfNotPresent, not \
+         Always; admission sets Always\n\
+         spec.ephemeralContainers[0] \"debugger-x7k2p\" image \"busybox\": no tag, so it floats \
+         like :latest; admission rejects it\n\
          spec.ephemeralContainers[0] \"debugger-x7k2p\" image \"busybox\": imagePullPolicy \
-         IfNotPresent; admission sets Always"
+         IfNotPresent, not Always; admission sets Always"
     );
 
     // Warn mode: what admission warns about is a violation too; image volumes and CronJobs.
@@ -189,7 +189,7 @@ fn an_audit_names_each_image_and_what_admission_does_about_it() {
     );
     assert!(
         resp.message()
-            .contains("spec.template.spec.volumes[0] \"models\" image volume \"registry.example.com/models/llm\": no tag, floats like :latest; admission warns"),
+            .contains("spec.template.spec.volumes[0] \"models\" image volume \"registry.example.com/models/llm\": no tag, so it floats like :latest; admission warns"),
         "{}",
         resp.message()
     );
@@ -197,10 +197,10 @@ fn an_audit_names_each_image_and_what_admission_does_about_it() {
     assert_eq!(
         resp.message(),
         "spec.jobTemplate.spec.template.spec.containers[0] \"backup\" image \
-         \"ghcr.io/example/backup:2.3.1\": imagePullPolicy IfNotPresent (by default); admission \
+         \"ghcr.io/example/backup:2.3.1\": imagePullPolicy IfNotPresent by default, not Always; admission \
          sets Always\n\
          spec.jobTemplate.spec.template.spec.initContainers[0] \"prep\" image \"alpine:3.19\": \
-         imagePullPolicy IfNotPresent (by default); admission sets Always"
+         imagePullPolicy IfNotPresent by default, not Always; admission sets Always"
     );
     assert!(policy.host_calls().is_empty(), "{:?}", policy.host_calls());
 }

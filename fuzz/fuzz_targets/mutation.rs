@@ -16,6 +16,6 @@ fuzz_target!(|bytes: &[u8]| {
     let payload = payload(bytes.get(1..).unwrap_or_default());
     // One evaluation, checked both ways.
     let answer = answer(&payload, &resolver);
-    check_spliced(&answer);
+    check_spliced(&payload, &answer, &resolver);
     check_answer(&payload, &answer, &resolver);
 });

@@ -8,7 +8,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use fuzz_support::oracle::KINDS;
+use immutable_images::testing::KINDS;
 use fuzz_support::{FuzzResolver, check_payload};
 use immutable_images::testing::ImageRef;
 use immutable_images::testing::Settings;
@@ -193,7 +193,8 @@ fn pod_spec(containers: &[Container], old: bool) -> Value {
 }
 
 fn object(kind: u8, spec: Value) -> (Value, &'static str) {
-    let (group, name, path) = KINDS[kind as usize % KINDS.len()];
+    let row = KINDS[kind as usize % KINDS.len()];
+    let (group, name, path) = (row.group, row.kind, row.pod_spec.keys());
     let mut inner = spec;
     for key in path.iter().rev() {
         inner = json!({ *key: inner, "x-other": {"k": [1, 2.5, "s"]} });

@@ -185,7 +185,7 @@ pub fn check_payload(payload: &[u8], resolver: &FuzzResolver) -> bool {
 
 /// The checks of [`check_payload`] on the answer already given to `payload`, and that the
 /// one-pass reader agrees with serde_json on `payload` ([`oracle::check_readers_agree`]).
-pub fn check_answer(payload: &[u8], answer: &Answer<'_>, resolver: &FuzzResolver) -> bool {
+pub fn check_answer(payload: &[u8], answer: &Answer, resolver: &FuzzResolver) -> bool {
     oracle::check_readers_agree(payload);
     let r = answer.read_back();
     if !r.accepted {

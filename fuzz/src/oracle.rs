@@ -10,8 +10,8 @@
 //! includes this file.
 
 use immutable_images::testing::{
-    Answer, DigestResolver, Edit, ImageList, Object, PodSpecPath, Request, Span, StringField,
-    answer, read_payload,
+    Answer, DigestResolver, Edit, ImageList, KINDS, Object, PodSpecPath, Request, Span,
+    StringField, mutation, read_payload,
 };
 use serde_json::Value;
 
@@ -236,20 +236,26 @@ pub fn apply_tree(object: &str, edits: &[Edit]) -> Result<Value, String> {
 /// Returns whether there was a mutation.
 pub fn check_splice(payload: &[u8], resolver: &dyn DigestResolver) -> bool {
     check_readers_agree(payload);
-    check_spliced(&answer(payload, resolver))
+    check_spliced(
+        payload,
+        &immutable_images::testing::answer(payload, resolver),
+        resolver,
+    )
 }
 
-/// The checks of [`check_splice`] on an answer already given.
-pub fn check_spliced(answer: &Answer<'_>) -> bool {
+/// The checks of [`check_splice`] on the answer already given to `payload`; and, for a
+/// generated payload, that the policy read the pod spec where the generated object has it.
+pub fn check_spliced(payload: &[u8], answer: &Answer, resolver: &dyn DigestResolver) -> bool {
+    check_pod_spec_found_by_shape(payload);
     let Some(spliced) = &answer.mutated else {
         return false;
     };
-    let object = answer.object.expect("a mutation without its object");
+    let (object, edits) = mutation(payload, resolver).expect("a mutation without its edits");
     let object = std::str::from_utf8(object).expect("a mutated object that is not UTF-8");
     let spliced_text = String::from_utf8_lossy(spliced);
     // serde_json values stop at 128 levels and at f64's range: where the tree cannot read the
     // object, it is no oracle.
-    let Ok(expected) = apply_tree(object, &answer.edits) else {
+    let Ok(expected) = apply_tree(object, &edits) else {
         return true;
     };
     let got: Value = serde_json::from_slice(spliced)
@@ -259,6 +265,41 @@ pub fn check_spliced(answer: &Answer<'_>) -> bool {
         "splice and tree differ\nobject:  {object}\nspliced: {spliced_text}"
     );
     true
+}
+
+/// The policy's table of kinds puts each kind's pod spec somewhere; the generator builds
+/// objects by that table. Found again here by its shape alone (the one way down through
+/// objects, past the object's own `apiVersion`, `kind`, `metadata` and the generator's `x-`
+/// fields, to the object that has `containers`), a generated object's pod spec must be where
+/// the policy read it, or the table and the policy's reading disagree.
+fn check_pod_spec_found_by_shape(payload: &[u8]) {
+    let Ok(read) = read_payload(payload) else {
+        return;
+    };
+    let Some(Object::Read(path, ..)) = read.request.map(|r| r.object) else {
+        return;
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&utf8_or_question_marks(payload)) else {
+        return;
+    };
+    let mut at = &value["request"]["object"];
+    let mut keys = Vec::new();
+    while at.get("containers").is_none() {
+        let Some((key, inner)) = at.as_object().and_then(|o| {
+            o.iter().find(|(k, v)| {
+                v.is_object() && !k.starts_with("x-") && !matches!(k.as_str(), "metadata")
+            })
+        }) else {
+            return;
+        };
+        keys.push(key.as_str());
+        at = inner;
+    }
+    assert_eq!(
+        keys,
+        path.keys(),
+        "the pod spec is not where the policy read it"
+    );
 }
 
 /// Reads choices from bytes (zero once they run out), so a fuzzer's input and a proptest's
@@ -285,25 +326,6 @@ impl Choices<'_> {
         self.byte() < in_256
     }
 }
-
-/// Every kind the policy reads: API group, kind, and the path from the object to its pod
-/// spec. Written out here, not taken from `podspec.rs`, so that the generators do not share
-/// the policy's own idea of where pod specs are.
-pub const KINDS: &[(&str, &str, &[&str])] = &[
-    ("", "Pod", &["spec"]),
-    ("", "PodTemplate", &["template", "spec"]),
-    ("", "ReplicationController", &["spec", "template", "spec"]),
-    ("apps", "Deployment", &["spec", "template", "spec"]),
-    ("apps", "ReplicaSet", &["spec", "template", "spec"]),
-    ("apps", "StatefulSet", &["spec", "template", "spec"]),
-    ("apps", "DaemonSet", &["spec", "template", "spec"]),
-    ("batch", "Job", &["spec", "template", "spec"]),
-    (
-        "batch",
-        "CronJob",
-        &["spec", "jobTemplate", "spec", "template", "spec"],
-    ),
-];
 
 const IMAGES: &[&str] = &[
     "nginx",
@@ -419,7 +441,8 @@ fn container(c: &mut Choices<'_>, volume: bool, index: usize) -> String {
 /// object where the API server puts it or elsewhere, settings that mutate.
 pub fn payload(bytes: &[u8]) -> Vec<u8> {
     let c = &mut Choices(bytes);
-    let (group, kind, path) = *c.pick(KINDS);
+    let row = c.pick(KINDS);
+    let (group, kind, path) = (row.group, row.kind, row.pod_spec.keys());
     // Chosen before the bytes run out, so each place of the object is as likely as the others.
     let place = c.below(4);
     let mut spec = Vec::new();

@@ -12,36 +12,20 @@ use std::time::{Duration, Instant};
 pub const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 pub const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
-/// (group, version, kind, path of the pod spec)
-pub const KINDS: &[(&str, &str, &str, &[&str])] = &[
-    ("", "v1", "Pod", &["spec"]),
-    ("", "v1", "PodTemplate", &["template", "spec"]),
-    (
-        "",
-        "v1",
-        "ReplicationController",
-        &["spec", "template", "spec"],
-    ),
-    ("apps", "v1", "Deployment", &["spec", "template", "spec"]),
-    ("apps", "v1", "ReplicaSet", &["spec", "template", "spec"]),
-    ("apps", "v1", "StatefulSet", &["spec", "template", "spec"]),
-    ("apps", "v1", "DaemonSet", &["spec", "template", "spec"]),
-    ("batch", "v1", "Job", &["spec", "template", "spec"]),
-    (
-        "batch",
-        "v1",
-        "CronJob",
-        &["spec", "jobTemplate", "spec", "template", "spec"],
-    ),
-];
+/// The policy's table of the kinds it judges.
+pub use immutable_images::testing::KINDS;
+
+fn row(kind: &str) -> &'static immutable_images::testing::Kind {
+    KINDS.iter().find(|k| k.kind == kind).unwrap()
+}
 
 pub fn path_of(kind: &str) -> &'static [&'static str] {
-    KINDS.iter().find(|k| k.2 == kind).unwrap().3
+    row(kind).pod_spec.keys()
 }
 
 /// An object of `kind` holding `pod_spec` where that kind keeps it.
 pub fn object(kind: &str, pod_spec: Value) -> Value {
-    let (group, version, _, path) = KINDS.iter().find(|k| k.2 == kind).unwrap();
+    let (group, version, path) = (row(kind).group, row(kind).version, path_of(kind));
     let mut inner = pod_spec;
     for key in path.iter().rev() {
         inner = json!({ *key: inner });
@@ -62,11 +46,12 @@ pub fn object(kind: &str, pod_spec: Value) -> Value {
 }
 
 pub fn request(kind: &str, operation: &str, object: Value, old: Option<Value>) -> Value {
-    let (group, version, _, _) = KINDS.iter().find(|k| k.2 == kind).unwrap();
+    let k = row(kind);
+    let (group, version) = (k.group, k.version);
     let mut r = json!({
         "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
         "kind": {"group": group, "version": version, "kind": kind},
-        "resource": {"group": group, "version": version, "resource": format!("{}s", kind.to_lowercase())},
+        "resource": {"group": group, "version": version, "resource": k.resource},
         "operation": operation,
         "userInfo": {"username": "alice"},
         "object": object,
