@@ -10,7 +10,8 @@
 //! - [`proxy`]: a fault-injecting proxy in front of it (latency, errors, hangs, resets);
 //! - [`artifact`]: the policy as an OCI artifact (push and pull, as kwctl does);
 //! - [`summary`]: a request and its answer in a few lines for people (`kwrun --summary`);
-//! - [`annotate`]: its metadata, as `kwctl annotate` embeds it and `kwctl push` publishes it.
+//! - [`annotate`]: its metadata, as `kwctl annotate` embeds it and `kwctl push` publishes it;
+//! - [`samples`]: the requests `bench` times.
 //!
 //! No HTTP request of this crate leaves loopback ([`http`]).
 
@@ -28,6 +29,7 @@ pub mod reference;
 pub mod registry;
 pub mod resolver;
 pub mod response;
+pub mod samples;
 pub mod summary;
 
 pub use error::{Error, Result};
