@@ -11,7 +11,9 @@
 //! - [`artifact`]: the policy as an OCI artifact (push and pull, as kwctl does);
 //! - [`summary`]: a request and its answer in a few lines for people (`kwrun --summary`);
 //! - [`annotate`]: its metadata, as `kwctl annotate` embeds it and `kwctl push` publishes it;
-//! - [`samples`]: the requests `bench` times.
+//! - [`samples`]: the requests `bench` times;
+//! - [`fuel`]: a second waPC engine that counts a policy's work in wasmtime fuel, for the
+//!   fuel guard (`tests/fuel_budget.rs`).
 //!
 //! No HTTP request of this crate leaves loopback ([`http`]).
 
@@ -19,6 +21,7 @@ pub mod annotate;
 pub mod artifact;
 pub mod digest;
 pub mod error;
+pub mod fuel;
 pub mod host;
 pub mod http;
 pub mod images;
@@ -33,6 +36,7 @@ pub mod samples;
 pub mod summary;
 
 pub use error::{Error, Result};
+pub use fuel::Fuel;
 pub use host::{DigestCache, HostCall, HostConfig};
 pub use policy::{Policy, PolicyModule};
 pub use registry::Registry;
