@@ -84,6 +84,12 @@ impl PolicyModule {
         Self::compile(bytes, Build::Standard)
     }
 
+    /// Compiles a module from its bytes for counting its work in wasmtime fuel, as
+    /// [`PolicyModule::from_file_counting_fuel`] does.
+    pub fn from_bytes_counting_fuel(bytes: &[u8]) -> Result<Self> {
+        Self::compile(bytes, Build::Fuel)
+    }
+
     fn compile(bytes: &[u8], build: Build) -> Result<Self> {
         let mut config = wasmtime::Config::new();
         if let Some(cache) = compilation_cache() {
