@@ -14,7 +14,7 @@
 //!
 //! A count over its budget (the committed count plus `headroom_percent`) fails; one that fell
 //! more than `note_below_percent` under the committed count passes with a note to lower it.
-//! `FUEL_BUDGET_WRITE=1` rewrites the file from the counts measured.
+//! `FUEL_BUDGET_WRITE=1` rewrites the file from the counts measured (`make fuel-budget`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -41,7 +41,7 @@ struct Budget {
 
 const ABOUT: &str = "wasmtime fuel per request of policy.wasm, counted by \
     e2e-tests/tests/fuel_budget.rs (docs/testing.md). A count over its committed value plus \
-    headroom_percent fails make e2e-tests; refresh with FUEL_BUDGET_WRITE=1 make e2e-tests.";
+    headroom_percent fails make e2e-tests; make fuel-budget rewrites this file.";
 
 struct Case {
     name: &'static str,
@@ -151,21 +151,21 @@ fn the_policy_keeps_within_its_fuel_budget() {
         let json = serde_json::to_string_pretty(&budget).expect("serializable") + "\n";
         std::fs::write(&path, json).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         say(&format!(
-            "{WRITE_ENV}: wrote {BUDGET_FILE}:\n{}",
-            table(&counts, &budget)
+            "{WRITE_ENV}: wrote {BUDGET_FILE}; the counts against the file's previous ones:\n{}",
+            table(&counts, committed.as_ref().unwrap_or(&budget))
         ));
         return;
     }
 
     let budget = committed.unwrap_or_else(|| {
         panic!(
-            "{BUDGET_FILE}: {}; write it with {WRITE_ENV}=1 make e2e-tests",
+            "{BUDGET_FILE}: {}; write it with `make fuel-budget`",
             text.err().map_or_else(String::new, |e| e.to_string())
         )
     });
     let refresh = format!(
         "if this is intended, update {BUDGET_FILE} with the counts printed here \
-         ({WRITE_ENV}=1 make e2e-tests writes them)"
+         (`make fuel-budget` writes them)"
     );
     let mut over = Vec::new();
     let mut under = Vec::new();
@@ -203,7 +203,7 @@ fn the_policy_keeps_within_its_fuel_budget() {
     if !under.is_empty() {
         say(&format!(
             "note: the policy's work fell more than {}% under its committed fuel count; lower \
-             the budget ({WRITE_ENV}=1 make e2e-tests rewrites {BUDGET_FILE}) so that it \
+             the budget (`make fuel-budget` rewrites {BUDGET_FILE}) so that it \
              guards the new count:\n  {}\n{}",
             budget.note_below_percent,
             under.join("\n  "),
