@@ -14,7 +14,7 @@ POLICY_SOURCES := $(shell find src -type f -name '*.rs') Cargo.toml $(wildcard C
 HOST_TARGET_DIR := target/host-tools
 KWRUN := $(HOST_TARGET_DIR)/host/kwrun
 
-.PHONY: all setup run check fmt lint workflow-lint test e2e-tests bats bench fuzz release-check clean
+.PHONY: all setup run check fmt lint workflow-lint test e2e-tests fuel-budget bats bench fuzz release-check clean
 
 all: policy.wasm
 
@@ -99,6 +99,11 @@ test:
 
 e2e-tests: policy.wasm
 	POLICY_WASM=$(CURDIR)/policy.wasm cargo test -p e2e-tests
+
+# Rewrites e2e-tests/fuel-budget.json, the budget of the fuel guard that `make e2e-tests`
+# runs, from what the built policy.wasm spends per request (docs/testing.md).
+fuel-budget: policy.wasm
+	FUEL_BUDGET_WRITE=1 POLICY_WASM=$(CURDIR)/policy.wasm cargo test -p e2e-tests --test fuel_budget
 
 # With kwctl, the annotated policy (rebuilt when policy.wasm, metadata.yml or the README
 # changed), as users run it; without kwctl every test skips.

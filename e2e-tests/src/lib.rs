@@ -10,7 +10,10 @@
 //! - [`proxy`]: a fault-injecting proxy in front of it (latency, errors, hangs, resets);
 //! - [`artifact`]: the policy as an OCI artifact (push and pull, as kwctl does);
 //! - [`summary`]: a request and its answer in a few lines for people (`kwrun --summary`);
-//! - [`annotate`]: its metadata, as `kwctl annotate` embeds it and `kwctl push` publishes it.
+//! - [`annotate`]: its metadata, as `kwctl annotate` embeds it and `kwctl push` publishes it;
+//! - [`samples`]: the requests `bench` times;
+//! - [`fuel`]: a second waPC engine that counts a policy's work in wasmtime fuel, for the
+//!   fuel guard (`tests/fuel_budget.rs`).
 //!
 //! No HTTP request of this crate leaves loopback ([`http`]).
 
@@ -18,6 +21,7 @@ pub mod annotate;
 pub mod artifact;
 pub mod digest;
 pub mod error;
+pub mod fuel;
 pub mod host;
 pub mod http;
 pub mod images;
@@ -31,9 +35,11 @@ pub mod reference;
 pub mod registry;
 pub mod resolver;
 pub mod response;
+pub mod samples;
 pub mod summary;
 
 pub use error::{Error, Result};
+pub use fuel::Fuel;
 pub use host::{DigestCache, HostCall, HostConfig};
 pub use policy::{Policy, PolicyModule};
 pub use registry::Registry;

@@ -5,18 +5,39 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wapc::WapcHost;
+use wapc::{WapcHost, WebAssemblyEngineProvider};
 use wasmtime_provider::wasmtime;
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 use crate::error::{Error, Result};
+use crate::fuel::{Fuel, FuelMeter, FuelModule};
 use crate::host::{Host, HostCall, HostConfig};
 use crate::response::{AdmissionResponse, SettingsValidation, ValidationResponse};
 
 /// A compiled policy module; compile once, instantiate many times (cheap).
 #[derive(Clone)]
 pub struct PolicyModule {
-    pre: WasmtimeEngineProviderPre,
+    engine: ModuleEngine,
+}
+
+/// Which waPC engine runs the module's instances.
+#[derive(Clone)]
+enum ModuleEngine {
+    /// wasmtime-provider, as policy-server runs policies.
+    Provider(Box<WasmtimeEngineProviderPre>),
+    /// The fuel-counting engine of [`crate::fuel`], for the fuel guard only.
+    Fuel(FuelModule),
+}
+
+/// How a module is compiled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Build {
+    /// As policy-server compiles it, with its epoch interruption.
+    Standard,
+    /// As `Standard`, writing wasmtime's perf map.
+    PerfMap,
+    /// With fuel on and no epoch interruption (fuel bounds each call), for counting.
+    Fuel,
 }
 
 impl std::fmt::Debug for PolicyModule {
@@ -28,19 +49,28 @@ impl std::fmt::Debug for PolicyModule {
 impl PolicyModule {
     /// Reads and compiles a `.wasm` file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        Self::compile_file(path.as_ref(), false)
+        Self::compile_file(path.as_ref(), Build::Standard)
     }
 
     /// Reads and compiles a `.wasm` file, and writes where each compiled function lies to
     /// `/tmp/perf-PID.map` (wasmtime's perf map: the function names of an unstripped wasm), so
     /// that a profiler such as callgrind can name the policy's own code. Nothing else changes.
     pub fn from_file_with_perf_map(path: impl AsRef<Path>) -> Result<Self> {
-        Self::compile_file(path.as_ref(), true)
+        Self::compile_file(path.as_ref(), Build::PerfMap)
     }
 
-    fn compile_file(path: &Path, perf_map: bool) -> Result<Self> {
+    /// Reads and compiles a `.wasm` file for counting its work in wasmtime fuel: its
+    /// instances run on the fuel-counting engine of [`crate::fuel`] and [`Policy::fuel`]
+    /// reads what they spent. There is no evaluation limit but the fuel each call gets
+    /// ([`crate::fuel::FUEL_PER_CALL`]); the payloads and host calls are as with
+    /// [`PolicyModule::from_file`].
+    pub fn from_file_counting_fuel(path: impl AsRef<Path>) -> Result<Self> {
+        Self::compile_file(path.as_ref(), Build::Fuel)
+    }
+
+    fn compile_file(path: &Path, build: Build) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::compile(&bytes, perf_map).map_err(|e| match e {
+        Self::compile(&bytes, build).map_err(|e| match e {
             Error::Runtime(m) => Error::Runtime(format!("{}: {m}", path.display())),
             other => other,
         })
@@ -51,58 +81,86 @@ impl PolicyModule {
     /// Epoch interruption is on, with policy-server's ticker: the engine's epoch advances
     /// every [`EPOCH_TICK`] for as long as the module is alive.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::compile(bytes, false)
+        Self::compile(bytes, Build::Standard)
     }
 
-    fn compile(bytes: &[u8], perf_map: bool) -> Result<Self> {
+    /// Compiles a module from its bytes for counting its work in wasmtime fuel, as
+    /// [`PolicyModule::from_file_counting_fuel`] does.
+    pub fn from_bytes_counting_fuel(bytes: &[u8]) -> Result<Self> {
+        Self::compile(bytes, Build::Fuel)
+    }
+
+    fn compile(bytes: &[u8], build: Build) -> Result<Self> {
         let mut config = wasmtime::Config::new();
         if let Some(cache) = compilation_cache() {
             config.cache(Some(cache));
         }
-        if perf_map {
+        if build == Build::PerfMap {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
-        config.epoch_interruption(true);
+        if build == Build::Fuel {
+            config.consume_fuel(true);
+            // Fuel counts wasm operators, not machine code: the quickest compile will do.
+            config.cranelift_opt_level(wasmtime::OptLevel::None);
+        } else {
+            config.epoch_interruption(true);
+        }
         let engine = wasmtime::Engine::new(&config)
             .map_err(|e| Error::Runtime(format!("cannot create the engine: {e}")))?;
-        start_ticker(&engine);
         let module = wasmtime::Module::new(&engine, bytes)
             .map_err(|e| Error::Runtime(format!("cannot compile the module: {e}")))?;
-        let pre = WasmtimeEngineProviderBuilder::new()
-            .engine(engine)
-            .module(module)
-            .build_pre()
-            .map_err(|e| Error::Runtime(format!("cannot link the module: {e}")))?;
-        Ok(PolicyModule { pre })
+        let link_error =
+            |e: &dyn std::fmt::Display| Error::Runtime(format!("cannot link the module: {e}"));
+        let engine = if build == Build::Fuel {
+            ModuleEngine::Fuel(FuelModule::new(&engine, &module).map_err(|e| link_error(&e))?)
+        } else {
+            start_ticker(&engine);
+            let pre = WasmtimeEngineProviderBuilder::new()
+                .engine(engine)
+                .module(module)
+                .build_pre()
+                .map_err(|e| link_error(&e))?;
+            ModuleEngine::Provider(Box::new(pre))
+        };
+        Ok(PolicyModule { engine })
     }
 
     /// A fresh instance whose host calls are answered according to `config`, stopped by
-    /// `config.timeout_seconds` as policy-server stops it.
+    /// `config.timeout_seconds` as policy-server stops it (a module counting fuel: by the
+    /// fuel each call gets).
     pub fn instantiate(&self, config: HostConfig) -> Result<Policy> {
         let host = Host::new(config);
-        let wapc = self.wapc_host(&host)?;
+        let fuel = FuelMeter::default();
+        let wapc = self.wapc_host(&host, &fuel)?;
         Ok(Policy {
             module: self.clone(),
             wapc: RefCell::new(wapc),
             host,
+            fuel,
         })
     }
 
-    fn wapc_host(&self, host: &Host) -> Result<WapcHost> {
-        // policy-server gives wapc_init and each call the same deadline, in ticks. With the
-        // limit off, the deadline is one that never comes: epoch interruption is on in the
-        // engine, and a store given no deadline would be interrupted at once.
-        let ticks = host.config().timeout_seconds.unwrap_or(NEVER);
-        let engine = self
-            .pre
-            .rehydrate(Some(EpochDeadlines {
-                wapc_init: ticks,
-                wapc_func: ticks,
-            }))
-            .map_err(|e| Error::Runtime(format!("cannot instantiate the module: {e}")))?;
+    fn wapc_host(&self, host: &Host, fuel: &FuelMeter) -> Result<WapcHost> {
+        let engine: Box<dyn WebAssemblyEngineProvider> = match &self.engine {
+            ModuleEngine::Provider(pre) => {
+                // policy-server gives wapc_init and each call the same deadline, in ticks.
+                // With the limit off, the deadline is one that never comes: epoch
+                // interruption is on in the engine, and a store given no deadline would be
+                // interrupted at once.
+                let ticks = host.config().timeout_seconds.unwrap_or(NEVER);
+                let engine = pre
+                    .rehydrate(Some(EpochDeadlines {
+                        wapc_init: ticks,
+                        wapc_func: ticks,
+                    }))
+                    .map_err(|e| Error::Runtime(format!("cannot instantiate the module: {e}")))?;
+                Box::new(engine)
+            }
+            ModuleEngine::Fuel(module) => Box::new(module.engine(fuel.clone())),
+        };
         let callback_host = host.clone();
         WapcHost::new(
-            Box::new(engine),
+            engine,
             Some(Box::new(
                 move |_id, binding, namespace, operation, payload| {
                     callback_host
@@ -166,6 +224,8 @@ pub struct Policy {
     module: PolicyModule,
     wapc: RefCell<WapcHost>,
     host: Host,
+    /// What the instances spent, when the module counts fuel.
+    fuel: FuelMeter,
 }
 
 impl std::fmt::Debug for Policy {
@@ -190,13 +250,13 @@ impl Policy {
     /// `instance_per_request`, every `validate` gets a fresh one.
     pub fn call(&self, function: &str, payload: &[u8]) -> Result<Vec<u8>> {
         if function == "validate" && self.host.config().instance_per_request {
-            *self.wapc.borrow_mut() = self.module.wapc_host(&self.host)?;
+            *self.wapc.borrow_mut() = self.module.wapc_host(&self.host, &self.fuel)?;
         }
         let answer = self.wapc.borrow().call(function, payload);
         answer.map_err(|e| {
             let text = e.to_string();
             if text.contains(INTERRUPTED) {
-                if let Ok(fresh) = self.module.wapc_host(&self.host) {
+                if let Ok(fresh) = self.module.wapc_host(&self.host, &self.fuel) {
                     *self.wapc.borrow_mut() = fresh;
                 }
                 Error::Interrupted(text)
@@ -258,6 +318,14 @@ impl Policy {
                 AdmissionResponse::reject(uid, format!("internal server error: {e}"), Some(500))
             }
         }
+    }
+
+    /// What the current instance's start and the last call cost in wasmtime fuel, when the
+    /// module was compiled by [`PolicyModule::from_file_counting_fuel`]; `None` otherwise.
+    /// With `instance_per_request`, a `validate` starts a fresh instance: its `init` and
+    /// `call` together are what the request cost, as policy-server runs it.
+    pub fn fuel(&self) -> Option<Fuel> {
+        matches!(self.module.engine, ModuleEngine::Fuel(_)).then(|| self.fuel.read())
     }
 
     /// Host calls the policy made so far.

@@ -26,6 +26,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use e2e_tests::samples::{container, request, samples, svc_image, workload};
 use e2e_tests::{DigestCache, HostConfig, Policy};
 use serde_json::{Value, json};
 
@@ -250,31 +251,7 @@ fn medians(
     (a[a.len() / 2], b[b.len() / 2])
 }
 
-// ---- the requests ----
-
-/// The Pod, Deployment (35 containers) and CronJob every table times, with each container's
-/// `imagePullPolicy` set to `pull`.
-fn samples(pull: &str) -> (Value, Value, Value) {
-    let c = |i: usize, image: &str, env: usize| {
-        let mut c = container(i, image, env);
-        c["imagePullPolicy"] = json!(pull);
-        c
-    };
-    let pod = pod(vec![
-        c(0, "registry.example.com/shop/web:2.14.1", 4),
-        c(1, "registry.example.com/shop/sidecar:1.3.0", 2),
-    ]);
-    let deployment = workload(
-        "Deployment",
-        "apps/v1",
-        (0..35).map(|i| c(i, &svc_image(i), 20)).collect(),
-    );
-    let cronjob = cronjob(vec![
-        c(0, "registry.example.com/ops/backup:3.2.1", 6),
-        c(1, "registry.example.com/ops/uploader:0.9.4", 3),
-    ]);
-    (pod, deployment, cronjob)
-}
+// ---- the cases (the requests are built by `e2e_tests::samples`) ----
 
 fn validating_cases() -> Vec<Case> {
     let (small_pod, deployment, cronjob) = samples("Always");
@@ -383,11 +360,6 @@ fn per_request_cases() -> Vec<Case> {
         .collect()
 }
 
-/// The image of the `i`-th container of the mutation cases.
-fn svc_image(i: usize) -> String {
-    format!("registry.example.com/shop/svc-{i}:1.{i}.0")
-}
-
 /// The 35 images of the pinning case and their digests.
 fn pinned_images() -> Vec<(String, String)> {
     (0..35)
@@ -430,133 +402,4 @@ fn mutating_cases() -> Vec<Case> {
             pin,
         ),
     ]
-}
-
-fn request(
-    kind: &str,
-    group: &str,
-    version: &str,
-    operation: &str,
-    object: &Value,
-    old: Option<&Value>,
-) -> Value {
-    let resource = format!("{}s", kind.to_lowercase());
-    json!({
-        "uid": "1299d386-525b-4032-98ae-1949f69f9cfc",
-        "kind": {"group": group, "version": version, "kind": kind},
-        "resource": {"group": group, "version": version, "resource": resource},
-        "requestKind": {"group": group, "version": version, "kind": kind},
-        "requestResource": {"group": group, "version": version, "resource": resource},
-        "name": "shop",
-        "namespace": "shop",
-        "operation": operation,
-        "userInfo": {
-            "username": "system:serviceaccount:argocd:argocd-application-controller",
-            "uid": "0e3b1f5c-4c11-4a9e-9a43-3c2b8d1f7e21",
-            "groups": ["system:serviceaccounts", "system:serviceaccounts:argocd", "system:authenticated"]
-        },
-        "object": object,
-        "oldObject": old,
-        "dryRun": false,
-        "options": {"kind": format!("{}Options", if operation == "CREATE" { "Create" } else { "Update" }),
-                    "apiVersion": "meta.k8s.io/v1", "fieldManager": "argocd-controller"}
-    })
-}
-
-fn metadata(kind: &str) -> Value {
-    json!({
-        "name": "shop",
-        "namespace": "shop",
-        "uid": "5b2c9e0a-8f61-4c3e-9d1e-7a4b2f6c8d90",
-        "generation": 7,
-        "creationTimestamp": "2026-10-02T09:14:27Z",
-        "labels": {"app.kubernetes.io/name": "shop", "app.kubernetes.io/part-of": "storefront",
-                   "app.kubernetes.io/managed-by": "argocd"},
-        "annotations": {"argocd.argoproj.io/tracking-id": format!("shop:apps/{kind}:shop/shop"),
-                        "deployment.kubernetes.io/revision": "7"},
-        "managedFields": [{"manager": "argocd-controller", "operation": "Apply", "apiVersion": "apps/v1",
-                           "time": "2026-11-20T16:02:11Z", "fieldsType": "FieldsV1",
-                           "fieldsV1": {"f:metadata": {"f:labels": {"f:app.kubernetes.io/name": {}}},
-                                        "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {}}}}}}]
-    })
-}
-
-/// A container with realistic fields: env, probes, resources, mounts, security context.
-fn container(i: usize, image: &str, env: usize) -> Value {
-    json!({
-        "name": format!("svc-{i}"),
-        "image": image,
-        "imagePullPolicy": "Always",
-        "args": ["--port=8080", "--log-format=json", format!("--shard={i}")],
-        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
-                  {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
-        "env": (0..env).map(|e| json!({"name": format!("SHOP_SETTING_{e}"), "value": format!("value-{i}-{e}")}))
-            .chain([json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}),
-                    json!({"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "password"}}})])
-            .collect::<Vec<_>>(),
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
-        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTP"},
-                          "initialDelaySeconds": 10, "periodSeconds": 10, "timeoutSeconds": 1,
-                          "successThreshold": 1, "failureThreshold": 3},
-        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http", "scheme": "HTTP"},
-                           "periodSeconds": 5, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
-        "volumeMounts": [{"name": "config", "mountPath": "/etc/shop", "readOnly": true},
-                         {"name": "tmp", "mountPath": "/tmp"},
-                         {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}],
-        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "allowPrivilegeEscalation": false,
-                            "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]},
-                            "seccompProfile": {"type": "RuntimeDefault"}},
-        "terminationMessagePath": "/dev/termination-log",
-        "terminationMessagePolicy": "File"
-    })
-}
-
-fn pod_spec(containers: Vec<Value>) -> Value {
-    json!({
-        "containers": containers,
-        "volumes": [{"name": "config", "configMap": {"name": "shop-config", "defaultMode": 420}},
-                    {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                    {"name": "kube-api-access", "projected": {"defaultMode": 420, "sources": [
-                        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}],
-        "restartPolicy": "Always",
-        "terminationGracePeriodSeconds": 30,
-        "dnsPolicy": "ClusterFirst",
-        "serviceAccountName": "shop",
-        "securityContext": {"fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
-        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100,
-            "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
-                                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "shop"}}}}]}},
-        "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
-        "schedulerName": "default-scheduler"
-    })
-}
-
-fn pod(containers: Vec<Value>) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata("Pod"), "spec": pod_spec(containers)})
-}
-
-fn template(containers: Vec<Value>) -> Value {
-    json!({"metadata": {"labels": {"app.kubernetes.io/name": "shop"}}, "spec": pod_spec(containers)})
-}
-
-fn workload(kind: &str, api_version: &str, containers: Vec<Value>) -> Value {
-    json!({
-        "apiVersion": api_version, "kind": kind, "metadata": metadata(kind),
-        "spec": {"replicas": 3, "revisionHistoryLimit": 10,
-                 "selector": {"matchLabels": {"app.kubernetes.io/name": "shop"}},
-                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-                 "template": template(containers)},
-        "status": {"observedGeneration": 7, "replicas": 3, "readyReplicas": 3, "availableReplicas": 3}
-    })
-}
-
-fn cronjob(containers: Vec<Value>) -> Value {
-    let mut t = template(containers);
-    t["spec"]["restartPolicy"] = json!("OnFailure");
-    json!({
-        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": metadata("CronJob"),
-        "spec": {"schedule": "17 3 * * *", "concurrencyPolicy": "Forbid", "successfulJobsHistoryLimit": 3,
-                 "jobTemplate": {"spec": {"backoffLimit": 2, "template": t}}}
-    })
 }
