@@ -155,24 +155,7 @@ fn triage(request: Request<'_>) -> Result<Option<Subject<'_>>, String> {
     let Some(path) = path else {
         return Ok(None);
     };
-    let (found, object) = match object {
-        Object::Read(read_as, images, span) if read_as == path => (images, span),
-        Object::Absent => {
-            return Err(format!(
-                "the {operation} request for a {kind} has no object"
-            ));
-        }
-        // The reader reads the object of every kind that has a pod spec path.
-        _ => return Err(format!("the {kind} was not read")),
-    };
-    if let Some(k) = found.kind.filter(|k| *k != kind) {
-        return Err(format!(
-            "the object is a {k} but the request is for a {kind}"
-        ));
-    }
-    let images = found
-        .images
-        .ok_or_else(|| format!("the {kind} has no pod spec at {}", path.dotted()))?;
+    let (images, object) = object_images(object, path, &kind, &operation)?;
     let old = match old_object {
         Object::Read(read_as, old, _) if operation == "UPDATE" && read_as == path => Some(old),
         _ => None,
@@ -185,6 +168,35 @@ fn triage(request: Request<'_>) -> Result<Option<Subject<'_>>, String> {
         old,
         audit,
     }))
+}
+
+/// The images of the request's object (read with the kind's pod spec path) and where its
+/// text is; an error for an object that is absent, of another kind, or without a pod spec.
+fn object_images<'a>(
+    object: Object<'a>,
+    path: PodSpecPath,
+    kind: &str,
+    operation: &str,
+) -> Result<(Vec<ImageEntry<'a>>, Span), String> {
+    let (found, span) = match object {
+        Object::Read(read_as, images, span) if read_as == path => (images, span),
+        Object::Absent => {
+            return Err(format!(
+                "the {operation} request for a {kind} has no object"
+            ));
+        }
+        // The reader reads the object of every kind that has a pod spec path.
+        _ => return Err(format!("the {kind} was not read")),
+    };
+    if let Some(k) = found.kind.filter(|k| k != kind) {
+        return Err(format!(
+            "the object is a {k} but the request is for a {kind}"
+        ));
+    }
+    let images = found
+        .images
+        .ok_or_else(|| format!("the {kind} has no pod spec at {}", path.dotted()))?;
+    Ok((images, span))
 }
 
 /// An entry's image and pull policy as written (`None` when absent or `null`).
