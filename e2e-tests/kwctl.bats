@@ -106,6 +106,22 @@ decoded_patch() {
   [[ "$output" == *'"allowed":true'* ]]
 }
 
+@test "kwctl: a short path on a long registry host is valid, a path past 255 characters is not" {
+  local host
+  host="$(printf 'r%.0s' {1..240}).example.com"
+  sed "s|\"nginx:1.25.3\"|\"$host/team/app:1.0\"|" "$FIXTURES/pod-versioned-always.json" >"$BATS_TEST_TMPDIR/long-host.json"
+  grep -q "$host/team/app:1.0" "$BATS_TEST_TMPDIR/long-host.json"
+  kwctl_run "$BATS_TEST_TMPDIR/long-host.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  sed "s|\"nginx:1.25.3\"|\"registry.example.com/$(printf 'a%.0s' {1..256}):1.0\"|" \
+    "$FIXTURES/pod-versioned-always.json" >"$BATS_TEST_TMPDIR/long-path.json"
+  kwctl_run "$BATS_TEST_TMPDIR/long-path.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" == *'the repository path is 256 characters long'* ]]
+}
+
 @test "kwctl: accepts a pinned image pulled IfNotPresent when allowed" {
   kwctl_run "$FIXTURES/pod-pinned-ifnotpresent.json" '{"allowIfNotPresentWhenPinned": true}'
   [ "$status" -eq 0 ]
