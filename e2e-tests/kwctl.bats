@@ -106,6 +106,19 @@ decoded_patch() {
   [[ "$output" == *'"allowed":true'* ]]
 }
 
+@test "kwctl: an exemption glob starting with ? or [ names a Docker Hub image" {
+  sed 's|"nginx:latest"|"nginx:80/evil/app"|' "$FIXTURES/pod-latest.json" >"$BATS_TEST_TMPDIR/evil.json"
+  for glob in '?ginx:*' '[n]ginx:*'; do
+    kwctl_run "$FIXTURES/pod-latest.json" "{\"exemptImages\": [\"$glob\"]}"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'"allowed":true'* ]]
+    kwctl_run "$BATS_TEST_TMPDIR/evil.json" "{\"exemptImages\": [\"$glob\"]}"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'"allowed":false'* ]]
+    [[ "$output" == *'nginx:80/evil/app'*'no tag'* ]]
+  done
+}
+
 @test "kwctl: a short path on a long registry host is valid, a path past 255 characters is not" {
   local host
   host="$(printf 'r%.0s' {1..240}).example.com"

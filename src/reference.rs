@@ -235,27 +235,29 @@ fn split_tag(name_and_tag: &str) -> (&str, Option<&str>) {
 /// An `exemptImages` glob with its name normalized as an image reference's name is, so that
 /// it means what the same text means as an image: `nginx:*` is
 /// `docker.io/library/nginx:*`, `team/app*` is `docker.io/team/app*`, `index.docker.io/x` is
-/// `docker.io/library/x`. Where the first component has a glob character (`*`, `?`, `[`), the
-/// pattern may match any registry and is taken as written; a one-component Docker Hub path
-/// that starts with one (`docker.io/*`) may match any repository there and gets no
-/// `library/`. The tag and digest part (after the first `:` of the last component, or the
-/// first `@`) is kept as written.
+/// `docker.io/library/x`, and `?ginx:*` or `[n]ginx:*` is `docker.io/library/?ginx:*` or
+/// `docker.io/library/[n]ginx:*` (`?` and `[…]` stand for one character of a name). Only `*`
+/// may stand for a registry and its `/`: where the first component has a `*` (`*/pause:*`,
+/// `ghcr*/app`) or a one-component name starts with one (`*`, `*:1.0`), the pattern may match
+/// any registry and is taken as written; a one-component Docker Hub path that starts with one
+/// (`docker.io/*`) may match any repository there and gets no `library/`. The tag and digest
+/// part (after the first `:` of the last component, or the first `@`) is kept as written.
 pub fn normalize_image_glob(glob: &str) -> Cow<'_, str> {
     let name_and_tag = split_at_byte(glob, b'@').map_or(glob, |(n, _)| n);
     let (name, _) = split_tag(name_and_tag);
     let (name, rest) = glob.split_at(name.len());
-    let is_glob = |s: &str| s.starts_with(['*', '?', '[']);
+    let spans = |s: &str| s.starts_with('*');
     let (written, path) = match name.split_once('/') {
-        Some((first, _)) if first.contains(['*', '?', '[']) => return Cow::Borrowed(glob),
+        Some((first, _)) if first.contains('*') => return Cow::Borrowed(glob),
         Some((first, path)) if is_registry(first) => (Some(first), path),
-        _ if is_glob(name) => return Cow::Borrowed(glob),
+        _ if spans(name) => return Cow::Borrowed(glob),
         _ => (None, name),
     };
     let registry = match written {
         Some(DOCKER_HUB_LEGACY) | None => DOCKER_HUB,
         Some(registry) => registry,
     };
-    let library = registry == DOCKER_HUB && !path.contains('/') && !is_glob(path);
+    let library = registry == DOCKER_HUB && !path.contains('/') && !spans(path);
     if written == Some(registry) && !library {
         // Already normalized: no copy (settings are compiled on every request).
         return Cow::Borrowed(glob);
@@ -404,6 +406,16 @@ mod tests {
     #[case::everything("*", "*")]
     #[case::digest("nginx@sha256:*", "docker.io/library/nginx@sha256:*")]
     #[case::tag_with_a_slash_is_no_tag("nginx:80/evil/app", "nginx:80/evil/app")]
+    // `?` and `[…]` stand for one character of a name, not for a registry.
+    #[case::short_name_starting_with_a_question_mark("?ginx:*", "docker.io/library/?ginx:*")]
+    #[case::short_name_starting_with_a_class("[n]ginx:*", "docker.io/library/[n]ginx:*")]
+    #[case::class_then_star("[a-z]*", "docker.io/library/[a-z]*")]
+    #[case::docker_hub_question_mark("docker.io/?ginx:*", "docker.io/library/?ginx:*")]
+    #[case::org_starting_with_a_class("[t]eam/app:*", "docker.io/[t]eam/app:*")]
+    #[case::registry_with_a_question_mark("registr?.example.com/app", "registr?.example.com/app")]
+    // `*` may stand for a registry.
+    #[case::any_registry_short_name("*nginx*", "*nginx*")]
+    #[case::any_registry_prefix("ghcr*/app", "ghcr*/app")]
     fn exemption_globs_are_normalized_as_images(#[case] glob: &str, #[case] normalized: &str) {
         assert_eq!(normalize_image_glob(glob), normalized);
     }

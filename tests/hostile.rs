@@ -1367,29 +1367,35 @@ fn a_null_pull_policy_is_replaced_where_it_stands() {
 /// Bug (found through the real kwctl): `exemptImages: ["nginx:*"]` exempted `nginx:80/evil/app`
 /// (the registry `nginx` on port 80) because the glob was matched against the reference as
 /// written and `*` crosses `/`. A glob's name is now normalized as an image's is.
+/// Bug: a glob whose name starts with `?` or `[…]` (`?ginx:*`, `[n]ginx:*`) was still taken as
+/// written, as if it could stand for a registry: it exempted no Docker Hub image (normalized
+/// references start with `docker.io/library/`) and did exempt the host `nginx` on any port.
+/// `?` and `[…]` stand for one character of a name: such a glob is a Docker Hub name too.
 #[test]
 fn a_short_exemption_glob_means_docker_hub() {
-    let settings = json!({"exemptImages": ["nginx:*"]});
-    for image in ["nginx:80/evil/app", "nginx:80/evil/app:latest"] {
-        let r = run(
-            &create("Pod", containers(&[("a", image)])),
-            settings.clone(),
-        );
-        refused(&r, &[&format!("image \"{image}\": ")]);
-    }
-    for image in [
-        "nginx:latest",
-        "docker.io/library/nginx:latest",
-        "index.docker.io/nginx:1",
-    ] {
-        let r = run(
-            &create("Pod", containers(&[("a", image)])),
-            settings.clone(),
-        );
-        assert!(
-            r.accepted && r.message.is_none(),
-            "{image}: {:?}",
-            r.message
-        );
+    for glob in ["nginx:*", "?ginx:*", "[n]ginx:*"] {
+        let settings = json!({"exemptImages": [glob]});
+        for image in ["nginx:80/evil/app", "nginx:80/evil/app:latest"] {
+            let r = run(
+                &create("Pod", containers(&[("a", image)])),
+                settings.clone(),
+            );
+            refused(&r, &[&format!("image \"{image}\": ")]);
+        }
+        for image in [
+            "nginx:latest",
+            "docker.io/library/nginx:latest",
+            "index.docker.io/nginx:1",
+        ] {
+            let r = run(
+                &create("Pod", containers(&[("a", image)])),
+                settings.clone(),
+            );
+            assert!(
+                r.accepted && r.message.is_none(),
+                "{glob} {image}: {:?}",
+                r.message
+            );
+        }
     }
 }

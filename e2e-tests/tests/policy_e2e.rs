@@ -262,6 +262,31 @@ fn policy_exempt_images_and_containers_are_skipped() {
     assert_plain_accept(&evaluate(&p, &settings, &req));
 }
 
+/// `?` and `[…]` stand for one character of a name: `?ginx:*` is Docker Hub's
+/// `docker.io/library/?ginx:*`, as `nginx:*` is, and not the host `nginx` on a port.
+#[test]
+fn policy_exemption_globs_starting_with_a_one_character_wildcard_are_docker_hub_names() {
+    let p = common::policy(HostConfig::default());
+    for glob in ["?ginx:*", "[n]ginx:*"] {
+        let settings = json!({ "exemptImages": [glob] });
+        let req = create(pod_with(vec![container(
+            "web",
+            "nginx:latest",
+            Some("Always"),
+        )]));
+        assert_plain_accept(&evaluate(&p, &settings, &req));
+        let req = create(pod_with(vec![container(
+            "web",
+            "nginx:80/evil/app",
+            Some("Always"),
+        )]));
+        assert_rejected(
+            &evaluate(&p, &settings, &req),
+            &["nginx:80/evil/app", "no tag"],
+        );
+    }
+}
+
 // ---- where images are found ----
 
 #[test]
