@@ -226,6 +226,25 @@ push_image() {
   [[ "$patch" == *"127.0.0.1:$REGISTRY_PORT/app:latest@$digest"* ]]
 }
 
+@test "kwctl: a registry that is down is one line per image, whatever RUST_BACKTRACE says" {
+  command -v jq >/dev/null 2>&1 || skip "jq not found"
+  # Nothing listens on port 1: both lookups fail; kwctl's error has a chain and a backtrace.
+  sed -e 's/REGISTRY_PORT/1/' \
+    -e 's|"image": "127.0.0.1:1/app:latest",|"image": "127.0.0.1:1/app:latest", "imagePullPolicy": "Always"}, {"name": "db", "image": "127.0.0.1:1/db:latest",|' \
+    "$FIXTURES/pod-local-registry.json" >"$BATS_TEST_TMPDIR/down.json"
+  grep -q '127.0.0.1:1/db:latest' "$BATS_TEST_TMPDIR/down.json"
+  export RUST_BACKTRACE=1
+  kwctl_run "$BATS_TEST_TMPDIR/down.json" '{"mutableTagAction": "pin"}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  message=$(jq -r .status.message <<<"$output")
+  [ "$(wc -l <<<"$message")" -eq 2 ]
+  [[ "$message" == *'127.0.0.1:1/app:latest'*'cannot pin it to a digest'* ]]
+  [[ "$message" == *'127.0.0.1:1/db:latest'*'cannot pin it to a digest'* ]]
+  [[ "$message" != *'Caused by'* ]]
+  [[ "$message" != *'backtrace'* ]]
+}
+
 @test "kwctl: a re-applied tag keeps its old pin, with no registry" {
   # ghcr.io is never asked: a lookup would fail here and reject the request.
   local settings
