@@ -106,6 +106,35 @@ decoded_patch() {
   [[ "$output" == *'"allowed":true'* ]]
 }
 
+@test "kwctl: an exemption glob starting with ? or [ names a Docker Hub image" {
+  sed 's|"nginx:latest"|"nginx:80/evil/app"|' "$FIXTURES/pod-latest.json" >"$BATS_TEST_TMPDIR/evil.json"
+  for glob in '?ginx:*' '[n]ginx:*'; do
+    kwctl_run "$FIXTURES/pod-latest.json" "{\"exemptImages\": [\"$glob\"]}"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'"allowed":true'* ]]
+    kwctl_run "$BATS_TEST_TMPDIR/evil.json" "{\"exemptImages\": [\"$glob\"]}"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'"allowed":false'* ]]
+    [[ "$output" == *'nginx:80/evil/app'*'no tag'* ]]
+  done
+}
+
+@test "kwctl: a short path on a long registry host is valid, a path past 255 characters is not" {
+  local host
+  host="$(printf 'r%.0s' {1..240}).example.com"
+  sed "s|\"nginx:1.25.3\"|\"$host/team/app:1.0\"|" "$FIXTURES/pod-versioned-always.json" >"$BATS_TEST_TMPDIR/long-host.json"
+  grep -q "$host/team/app:1.0" "$BATS_TEST_TMPDIR/long-host.json"
+  kwctl_run "$BATS_TEST_TMPDIR/long-host.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  sed "s|\"nginx:1.25.3\"|\"registry.example.com/$(printf 'a%.0s' {1..256}):1.0\"|" \
+    "$FIXTURES/pod-versioned-always.json" >"$BATS_TEST_TMPDIR/long-path.json"
+  kwctl_run "$BATS_TEST_TMPDIR/long-path.json" '{}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" == *'the repository path is 256 characters long'* ]]
+}
+
 @test "kwctl: accepts a pinned image pulled IfNotPresent when allowed" {
   kwctl_run "$FIXTURES/pod-pinned-ifnotpresent.json" '{"allowIfNotPresentWhenPinned": true}'
   [ "$status" -eq 0 ]
@@ -195,6 +224,25 @@ push_image() {
   [[ "$output" == *'"allowed":true'* ]]
   patch=$(decoded_patch)
   [[ "$patch" == *"127.0.0.1:$REGISTRY_PORT/app:latest@$digest"* ]]
+}
+
+@test "kwctl: a registry that is down is one line per image, whatever RUST_BACKTRACE says" {
+  command -v jq >/dev/null 2>&1 || skip "jq not found"
+  # Nothing listens on port 1: both lookups fail; kwctl's error has a chain and a backtrace.
+  sed -e 's/REGISTRY_PORT/1/' \
+    -e 's|"image": "127.0.0.1:1/app:latest",|"image": "127.0.0.1:1/app:latest", "imagePullPolicy": "Always"}, {"name": "db", "image": "127.0.0.1:1/db:latest",|' \
+    "$FIXTURES/pod-local-registry.json" >"$BATS_TEST_TMPDIR/down.json"
+  grep -q '127.0.0.1:1/db:latest' "$BATS_TEST_TMPDIR/down.json"
+  export RUST_BACKTRACE=1
+  kwctl_run "$BATS_TEST_TMPDIR/down.json" '{"mutableTagAction": "pin"}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  message=$(jq -r .status.message <<<"$output")
+  [ "$(wc -l <<<"$message")" -eq 2 ]
+  [[ "$message" == *'127.0.0.1:1/app:latest'*'cannot pin it to a digest'* ]]
+  [[ "$message" == *'127.0.0.1:1/db:latest'*'cannot pin it to a digest'* ]]
+  [[ "$message" != *'Caused by'* ]]
+  [[ "$message" != *'backtrace'* ]]
 }
 
 @test "kwctl: a re-applied tag keeps its old pin, with no registry" {

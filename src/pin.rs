@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use kubewarden_policy_sdk::host_capabilities::oci::ManifestDigestResponse;
+use kubewarden_policy_sdk::{Error as SdkError, Result as SdkResult};
+
 use crate::reference::check_digest;
 
 /// Resolves an image reference to the digest its registry serves for it, and tells the time.
@@ -23,12 +26,67 @@ pub struct HostCapability;
 
 impl DigestResolver for HostCapability {
     fn manifest_digest(&self, image: &str) -> Result<String, String> {
-        kubewarden_policy_sdk::host_capabilities::oci::get_manifest_digest(image)
-            .map(|r| r.digest)
-            .map_err(|e| {
-                format!("the host could not resolve it through oci/v1/manifest_digest ({e})")
-            })
+        host_answer(
+            image,
+            kubewarden_policy_sdk::host_capabilities::oci::get_manifest_digest(image),
+        )
     }
+}
+
+/// The digest the SDK read from the host's answer, or why there is none: for a failed host
+/// call, the host's own text, without the SDK's and waPC's prefixes.
+fn host_answer(image: &str, answer: SdkResult<ManifestDigestResponse>) -> Result<String, String> {
+    answer.map(|r| r.digest).map_err(|e| match e {
+        SdkError::HostCall { source, .. } => {
+            let text = source.to_string();
+            host_failure(image, text.strip_prefix("Host error: ").unwrap_or(&text))
+        }
+        other => host_failure(image, &other.to_string()),
+    })
+}
+
+/// The longest part of a host's error a violation carries, in characters.
+const HOST_CAUSE_MAX_CHARS: usize = 200;
+
+/// A failed lookup, from the host's error: the violation gets its first cause on one line, and
+/// the whole error, when that is more, goes to the log (the pin failure's own warning, which
+/// `evaluate` logs, carries the line). policy-evaluator answers a failed callback with
+/// `Callback evaluation failure: {e:?}`, anyhow's whole chain (`Caused by:`, `0: …`, and a
+/// backtrace when it runs with RUST_BACKTRACE set), which made one violation many lines.
+fn host_failure(image: &str, host_error: &str) -> String {
+    let cause = first_cause(host_error);
+    if cause != host_error {
+        crate::log::warn(&format!(
+            "oci/v1/manifest_digest could not resolve {image:?}: {host_error}"
+        ));
+    }
+    format!("the host could not resolve it through oci/v1/manifest_digest ({cause})")
+}
+
+/// The first line of a host's error (before `Caused by:` or a backtrace, even on the same
+/// line), with control characters and runs of whitespace made one space, and cut to
+/// [`HOST_CAUSE_MAX_CHARS`] characters, the cut marked with `…`.
+fn first_cause(host_error: &str) -> String {
+    let line = host_error
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    let line = ["Caused by:", "Stack backtrace:"]
+        .iter()
+        .fold(line, |l, marker| l.split(marker).next().unwrap_or(l));
+    let words: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let cause = words.join(" ");
+    if cause.is_empty() {
+        return "the host gave no reason".to_owned();
+    }
+    if cause.chars().count() <= HOST_CAUSE_MAX_CHARS {
+        return cause;
+    }
+    let kept: String = cause.chars().take(HOST_CAUSE_MAX_CHARS - 1).collect();
+    format!("{kept}…")
 }
 
 /// Why an image has no digest.
@@ -246,6 +304,103 @@ mod tests {
         r.clock.set(Duration::from_millis(900));
         assert_eq!(r.pinner(900).digest("a:1"), Err(PinError::OverBudget));
         assert!(r.calls.borrow().is_empty());
+    }
+
+    /// What policy-evaluator answers when the registry fails: its callback error's `{:?}`,
+    /// anyhow's chain and, under RUST_BACKTRACE, a backtrace.
+    const POLICY_SERVER_ERROR: &str = "Callback evaluation failure: Fail to interact with OCI \
+        registry: Registry error: url https://registry.example.com/v2/app/manifests/1.0, \
+        envelope: OCI API errors: [OCI API error: manifest unknown]
+
+Caused by:
+    0: Registry error: url https://registry.example.com/v2/app/manifests/1.0, envelope: OCI API errors: [OCI API error: manifest unknown]
+    1: OCI API errors: [OCI API error: manifest unknown]
+    2: manifest unknown
+    3: HTTP status client error (404 Not Found)
+
+Stack backtrace:
+   0: anyhow::error::<impl core::convert::From<E> for anyhow::Error>::from
+             at /cargo/registry/src/anyhow-1.0.98/src/backtrace.rs:27:14
+   1: policy_evaluator::callback_handler::oci::get_oci_digest_cached::{{closure}}
+   2: tokio::runtime::task::core::Core<T,S>::poll
+   3: std::sys::pal::unix::thread::Thread::new::thread_start
+";
+
+    /// The failed host call as the SDK hands it over.
+    fn failed_host_call(host_error: &str) -> SdkError {
+        SdkError::HostCall {
+            operation: "oci.manifest_digest".into(),
+            source: Box::new(wapc_guest::errors::new(
+                wapc_guest::errors::ErrorKind::HostError(host_error.into()),
+            )),
+        }
+    }
+
+    /// policy-server behind `HostCapability`: every lookup fails with `POLICY_SERVER_ERROR`.
+    struct FailingPolicyServer;
+    impl DigestResolver for FailingPolicyServer {
+        fn manifest_digest(&self, image: &str) -> Result<String, String> {
+            host_answer(image, Err(failed_host_call(POLICY_SERVER_ERROR)))
+        }
+    }
+
+    #[test]
+    fn a_failed_pin_is_one_line_per_violation() {
+        let payload = r#"{"request":{"uid":"1","kind":{"group":"","version":"v1","kind":"Pod"},
+            "operation":"CREATE","userInfo":{"username":"alice"},
+            "object":{"spec":{"containers":[
+                {"name":"a","image":"registry.example.com/app:1.0","imagePullPolicy":"Always"},
+                {"name":"b","image":"registry.example.com/db:2.0","imagePullPolicy":"Always"}]}}},
+            "settings":{"pinImmutableTags":true}}"#;
+        let r = crate::evaluate::validate(payload.as_bytes(), &FailingPolicyServer);
+        assert!(!r.accepted);
+        let m = r.message.unwrap();
+        let lines: Vec<&str> = m.lines().collect();
+        assert_eq!(lines.len(), 2, "{m}");
+        for (line, image) in lines.iter().zip(["app:1.0", "db:2.0"]) {
+            assert!(line.contains(image), "{line}");
+            assert!(
+                line.contains("manifest_digest (Callback evaluation failure: Fail to interact"),
+                "{line}"
+            );
+        }
+        assert!(!m.contains("Caused by") && !m.contains("backtrace"), "{m}");
+    }
+
+    #[test]
+    fn a_host_error_becomes_its_first_cause_on_one_line() {
+        let m = host_answer(
+            "registry.example.com/app:1.0",
+            Err(failed_host_call(POLICY_SERVER_ERROR)),
+        )
+        .unwrap_err();
+        assert_eq!(
+            m,
+            "the host could not resolve it through oci/v1/manifest_digest (Callback evaluation \
+             failure: Fail to interact with OCI registry: Registry error: url \
+             https://registry.example.com/v2/app/manifests/1.0, envelope: OCI API errors: [OCI \
+             API error: manifest unknown])"
+        );
+        assert!(!m.contains('\n'));
+    }
+
+    #[rstest::rstest]
+    #[case::chain_on_one_line("registry down Caused by: 0: refused", "registry down")]
+    #[case::backtrace_on_one_line("registry down Stack backtrace: 0: x", "registry down")]
+    #[case::leading_blank_lines("\n \n  registry down\n\nCaused by:\n  x", "registry down")]
+    #[case::whitespace_and_controls("a\t\tb \u{1b}[31m c\r", "a b [31m c")]
+    #[case::nothing(" \n\nCaused by:\n    0: x", "the host gave no reason")]
+    fn a_first_cause_is_one_clean_line(#[case] host_error: &str, #[case] cause: &str) {
+        assert_eq!(first_cause(host_error), cause);
+    }
+
+    #[test]
+    fn a_long_first_cause_is_cut_at_200_characters() {
+        let exactly = "é".repeat(HOST_CAUSE_MAX_CHARS);
+        assert_eq!(first_cause(&exactly), exactly);
+        let cut = first_cause(&format!("{exactly}x\nCaused by: y"));
+        assert_eq!(cut.chars().count(), HOST_CAUSE_MAX_CHARS);
+        assert_eq!(cut, format!("{}…", "é".repeat(HOST_CAUSE_MAX_CHARS - 1)));
     }
 
     #[test]

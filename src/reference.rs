@@ -22,10 +22,15 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::Ipv6Addr;
 
-/// Longest reference accepted: a 255-character name, a 128-character tag and a sha512 digest
-/// fit with room to spare; anything longer is refused before it is read.
+/// Longest reference accepted, refused before it is read: distribution sets no such limit, but
+/// every reference a registry can serve fits (a host name of at most 253 characters and a
+/// port, a 255-character path, a 128-character tag and a sha512 digest make 780).
 const MAX_REFERENCE_LEN: usize = 1024;
-/// distribution's `NameTotalLengthMax`.
+/// distribution's `RepositoryNameTotalLengthMax` (`NameTotalLengthMax` before v0.6.0), which
+/// limits the repository path only, not the registry: since distribution/reference v0.6.0
+/// (commit aaca75e, "Exclude domain from name length check") `Parse` in reference.go checks
+/// `len(repo.path) > RepositoryNameTotalLengthMax`, where v0.5.0 checked the whole name. Through
+/// `ParseNormalizedNamed` (normalize.go) that path is the normalized one: `library/nginx`.
 const NAME_MAX_LEN: usize = 255;
 const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_LEGACY: &str = "index.docker.io";
@@ -53,7 +58,8 @@ pub enum RefError {
     BadDigest(String),
     BadTag,
     BadRegistry,
-    NameTooLong,
+    /// The repository path's length (normalized, so with `library/` for `nginx`).
+    NameTooLong(usize),
     Format,
 }
 
@@ -75,7 +81,10 @@ impl fmt::Display for RefError {
                 f,
                 "the registry must be a host name, IPv4 or [IPv6] address with an optional :port"
             ),
-            RefError::NameTooLong => write!(f, "the name is longer than {NAME_MAX_LEN} characters"),
+            RefError::NameTooLong(n) => write!(
+                f,
+                "the repository path is {n} characters long (the registry not counted), more than the {NAME_MAX_LEN} allowed"
+            ),
             RefError::Format => write!(
                 f,
                 "it does not follow the form [registry[:port]/]repository[:tag][@algorithm:digest] \
@@ -89,7 +98,8 @@ impl ImageRef {
     /// Parses a reference as Kubernetes and container runtimes read it.
     ///
     /// Stricter than a plain grammar match, as registries and container runtimes are: tags are
-    /// ASCII, digests use a supported algorithm with its exact length in lowercase hex.
+    /// ASCII, digests use a supported algorithm with its exact length in lowercase hex, and
+    /// the whole reference is at most [`MAX_REFERENCE_LEN`] characters.
     pub fn parse(written: &str) -> Result<ImageRef, RefError> {
         if written.is_empty() {
             return Err(RefError::Empty);
@@ -148,9 +158,9 @@ impl ImageRef {
         } else {
             path.to_owned()
         };
-        // distribution checks the length of the normalized name (`docker.io/library/…`).
-        if registry.len() + 1 + repository.len() > NAME_MAX_LEN {
-            return Err(RefError::NameTooLong);
+        // distribution limits the normalized path (`library/…`), not the registry (NAME_MAX_LEN).
+        if repository.len() > NAME_MAX_LEN {
+            return Err(RefError::NameTooLong(repository.len()));
         }
         Ok(ImageRef {
             registry: registry.to_owned(),
@@ -225,27 +235,29 @@ fn split_tag(name_and_tag: &str) -> (&str, Option<&str>) {
 /// An `exemptImages` glob with its name normalized as an image reference's name is, so that
 /// it means what the same text means as an image: `nginx:*` is
 /// `docker.io/library/nginx:*`, `team/app*` is `docker.io/team/app*`, `index.docker.io/x` is
-/// `docker.io/library/x`. Where the first component has a glob character (`*`, `?`, `[`), the
-/// pattern may match any registry and is taken as written; a one-component Docker Hub path
-/// that starts with one (`docker.io/*`) may match any repository there and gets no
-/// `library/`. The tag and digest part (after the first `:` of the last component, or the
-/// first `@`) is kept as written.
+/// `docker.io/library/x`, and `?ginx:*` or `[n]ginx:*` is `docker.io/library/?ginx:*` or
+/// `docker.io/library/[n]ginx:*` (`?` and `[…]` stand for one character of a name). Only `*`
+/// may stand for a registry and its `/`: where the first component has a `*` (`*/pause:*`,
+/// `ghcr*/app`) or a one-component name starts with one (`*`, `*:1.0`), the pattern may match
+/// any registry and is taken as written; a one-component Docker Hub path that starts with one
+/// (`docker.io/*`) may match any repository there and gets no `library/`. The tag and digest
+/// part (after the first `:` of the last component, or the first `@`) is kept as written.
 pub fn normalize_image_glob(glob: &str) -> Cow<'_, str> {
     let name_and_tag = split_at_byte(glob, b'@').map_or(glob, |(n, _)| n);
     let (name, _) = split_tag(name_and_tag);
     let (name, rest) = glob.split_at(name.len());
-    let is_glob = |s: &str| s.starts_with(['*', '?', '[']);
+    let spans = |s: &str| s.starts_with('*');
     let (written, path) = match name.split_once('/') {
-        Some((first, _)) if first.contains(['*', '?', '[']) => return Cow::Borrowed(glob),
+        Some((first, _)) if first.contains('*') => return Cow::Borrowed(glob),
         Some((first, path)) if is_registry(first) => (Some(first), path),
-        _ if is_glob(name) => return Cow::Borrowed(glob),
+        _ if spans(name) => return Cow::Borrowed(glob),
         _ => (None, name),
     };
     let registry = match written {
         Some(DOCKER_HUB_LEGACY) | None => DOCKER_HUB,
         Some(registry) => registry,
     };
-    let library = registry == DOCKER_HUB && !path.contains('/') && !is_glob(path);
+    let library = registry == DOCKER_HUB && !path.contains('/') && !spans(path);
     if written == Some(registry) && !library {
         // Already normalized: no copy (settings are compiled on every request).
         return Cow::Borrowed(glob);
@@ -394,6 +406,16 @@ mod tests {
     #[case::everything("*", "*")]
     #[case::digest("nginx@sha256:*", "docker.io/library/nginx@sha256:*")]
     #[case::tag_with_a_slash_is_no_tag("nginx:80/evil/app", "nginx:80/evil/app")]
+    // `?` and `[…]` stand for one character of a name, not for a registry.
+    #[case::short_name_starting_with_a_question_mark("?ginx:*", "docker.io/library/?ginx:*")]
+    #[case::short_name_starting_with_a_class("[n]ginx:*", "docker.io/library/[n]ginx:*")]
+    #[case::class_then_star("[a-z]*", "docker.io/library/[a-z]*")]
+    #[case::docker_hub_question_mark("docker.io/?ginx:*", "docker.io/library/?ginx:*")]
+    #[case::org_starting_with_a_class("[t]eam/app:*", "docker.io/[t]eam/app:*")]
+    #[case::registry_with_a_question_mark("registr?.example.com/app", "registr?.example.com/app")]
+    // `*` may stand for a registry.
+    #[case::any_registry_short_name("*nginx*", "*nginx*")]
+    #[case::any_registry_prefix("ghcr*/app", "ghcr*/app")]
     fn exemption_globs_are_normalized_as_images(#[case] glob: &str, #[case] normalized: &str) {
         assert_eq!(normalize_image_glob(glob), normalized);
     }
@@ -541,6 +563,56 @@ mod tests {
         assert_eq!(
             ImageRef::parse(&"a".repeat(2000)),
             Err(RefError::TooLong(2000))
+        );
+    }
+
+    /// distribution/reference v0.6.0: the repository path is limited, the registry is not.
+    #[rstest::rstest]
+    #[case::path_255("reg.io/", 255, None)]
+    #[case::path_256("reg.io/", 256, Some(256))]
+    #[case::docker_hub_path_255("docker.io/a/", 253, None)]
+    #[case::docker_hub_path_256("docker.io/a/", 254, Some(256))]
+    // A short name is counted with its `library/`: 247 + 8.
+    #[case::short_name_255("", 247, None)]
+    #[case::short_name_256("", 248, Some(256))]
+    #[case::legacy_host_with_library("index.docker.io/", 248, Some(256))]
+    fn the_repository_path_is_limited_to_255(
+        #[case] prefix: &str,
+        #[case] last: usize,
+        #[case] too_long: Option<usize>,
+    ) {
+        let written = format!("{prefix}{}:1", "a".repeat(last));
+        let got = ImageRef::parse(&written);
+        match too_long {
+            None => assert_eq!(got.map(|r| r.repository.len()), Ok(255)),
+            Some(n) => assert_eq!(got, Err(RefError::NameTooLong(n))),
+        }
+    }
+
+    #[test]
+    fn a_long_registry_is_not_counted() {
+        // A 253-character host (DNS's longest) and a port, with a short path: 268 characters
+        // of name, valid for distribution since v0.6.0.
+        let host = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61),
+        ]
+        .join(".");
+        assert_eq!(host.len(), 253);
+        let r = parse(&format!("{host}:5000/team/app:1.0"));
+        assert_eq!(r.registry, format!("{host}:5000"));
+        assert_eq!(r.repository, "team/app");
+        assert_eq!(r.normalized(), format!("{host}:5000/team/app:1.0"));
+        // With the longest path as well.
+        let longest = format!("{host}:5000/{}@{D64}", "p".repeat(255));
+        assert_eq!(parse(&longest).repository.len(), 255);
+        let e = ImageRef::parse(&format!("{host}/{}", "p".repeat(256))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the repository path is 256 characters long (the registry not counted), more than \
+             the 255 allowed"
         );
     }
 

@@ -553,6 +553,24 @@ mod tests {
         );
     }
 
+    /// `?` and `[…]` stand for one character of a name: a glob that starts with one is a
+    /// Docker Hub name like `nginx:*`, matched against normalized references (it used to be
+    /// taken as written, so it matched none of them, only the host `nginx` on a port).
+    #[rstest::rstest]
+    #[case::question_mark("?ginx:*")]
+    #[case::class("[n]ginx:*")]
+    fn an_exemption_glob_starting_with_a_one_character_wildcard_names_docker_hub_images(
+        #[case] glob: &str,
+    ) {
+        let s =
+            Settings::from_json(format!(r#"{{"exemptImages":["{glob}"]}}"#).as_bytes()).unwrap();
+        let g = &s.exempt_images[0];
+        assert_eq!(g.text, glob);
+        assert!(g.matches("docker.io/library/nginx:1.25", true));
+        assert!(!g.matches("nginx:80/evil/app:1", true));
+        assert!(!g.matches("ghcr.io/team/nginx:1", true));
+    }
+
     #[test]
     fn registries_are_kept_lowercase() {
         let s =

@@ -3,7 +3,7 @@
 //! way, except where this policy is deliberately stricter or knows more, each listed here.
 
 use immutable_images::testing::{ImageRef, RefError};
-use oci_spec::distribution::Reference;
+use oci_spec::distribution::{ParseError, Reference};
 use proptest::prelude::*;
 
 fn registry() -> impl Strategy<Value = String> {
@@ -41,9 +41,29 @@ fn digest() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Around the 255-character limit on the repository path, which both count without the
+/// registry and with Docker Hub's `library/`: short names, long paths, long registries.
+fn near_the_length_limit() -> impl Strategy<Value = String> {
+    let long_host = "[a-z]{60,63}(\\.[a-z]{60,63}){2,3}(:[0-9]{1,5})?";
+    prop_oneof![
+        "[a-z]{243,252}(:[a-z0-9]{1,5})?",
+        "(docker\\.io|index\\.docker\\.io)/[a-z]{243,252}",
+        "[a-z]{1,8}\\.[a-z]{2,3}(:[0-9]{1,5})?/[a-z]{250,260}",
+        "[a-z]{1,8}/[a-z]{240,250}",
+        proptest::string::string_regex(&format!(
+            "{long_host}/[a-z]{{1,10}}(/[a-z]{{1,10}})?(:[a-z0-9]{{1,5}})?"
+        ))
+        .unwrap(),
+        proptest::string::string_regex(&format!("{long_host}/[a-z]{{250,260}}")).unwrap(),
+        // An uppercase first component: a registry here, part of the path for oci-spec.
+        "[A-Z][a-z]{1,5}/[a-z]{245,255}",
+    ]
+}
+
 fn reference() -> impl Strategy<Value = String> {
     prop_oneof![
         8 => (registry(), path(), tag(), digest()).prop_map(|(r, p, t, d)| format!("{r}{p}{t}{d}")),
+        1 => near_the_length_limit(),
         1 => "[a-zA-Z0-9:/@._-]{0,40}",
         1 => "\\PC{0,30}",
     ]
@@ -53,8 +73,13 @@ fn reference() -> impl Strategy<Value = String> {
 fn allowed_difference(
     input: &str,
     ours: &Result<ImageRef, RefError>,
-    theirs: &Result<Reference, impl std::fmt::Debug>,
+    theirs: &Result<Reference, ParseError>,
 ) -> bool {
+    let uppercase_first = || {
+        input
+            .split_once('/')
+            .is_some_and(|(first, _)| first.bytes().any(|b| b.is_ascii_uppercase()))
+    };
     match (ours, theirs) {
         // oci-spec's tag `\w` is Unicode; distribution's (Go RE2) is ASCII.
         (Err(RefError::BadTag), Ok(t)) => t.tag().is_some_and(|t| !t.is_ascii()),
@@ -70,18 +95,20 @@ fn allowed_difference(
             .is_some_and(|(first, _)| first.contains(['.', ':'])),
         // `A/b`: Docker reads an uppercase first component as a registry (`splitDockerDomain`);
         // oci-spec's older split makes it part of a Docker Hub repository.
-        (Ok(o), Ok(t)) => {
-            o.registry != t.registry()
-                && input
-                    .split_once('/')
-                    .is_some_and(|(first, _)| first.bytes().any(|b| b.is_ascii_uppercase()))
+        (Ok(o), Ok(t)) => o.registry != t.registry() && uppercase_first(),
+        // ... so oci-spec counts that component in the 255 characters of the path.
+        (Ok(o), Err(ParseError::NameTooLong)) => {
+            o.repository.len() <= 255 && o.registry != "docker.io" && uppercase_first()
         }
         (Err(_), Ok(t)) if t.repository().bytes().any(|b| b.is_ascii_uppercase()) => true,
         // Docker refuses a bare 64-hex name (it reads as an image ID).
         (Err(RefError::Format), Ok(_)) => input.len() == 64,
-        // distribution limits the normalized name (`docker.io/library/…`) to 255 characters;
-        // oci-spec limits the repository alone.
-        (Err(RefError::NameTooLong), Ok(_)) => true,
+        // Both limit the normalized path (`library/…`) to 255 characters and leave the
+        // registry out, as distribution/reference does since v0.6.0, so there is no allowance
+        // for the path's length. The policy also refuses a reference past 1024 characters,
+        // which oci-spec does not limit: no registry serves one (a host name is at most 253
+        // characters, so the longest pullable reference is 780).
+        (Err(RefError::TooLong(_)), Ok(_)) => true,
         _ => false,
     }
 }
@@ -162,4 +189,28 @@ fn ipv6_registries_are_read_where_oci_spec_cannot() {
         (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
         ("[2001:db8::1]:5000", "app", Some("1.0"))
     );
+}
+
+#[test]
+fn agrees_on_the_length_limit_of_the_path() {
+    let host = format!("{}.example.com", "r".repeat(240));
+    let cases = [
+        (format!("reg.io/{}", "a".repeat(255)), true),
+        (format!("reg.io/{}", "a".repeat(256)), false),
+        // `library/` counts: 247 + 8 = 255.
+        ("a".repeat(247), true),
+        ("a".repeat(248), false),
+        (format!("{host}/app:1"), true),
+        (format!("{host}:5000/{}", "a".repeat(255)), true),
+        (format!("{host}/{}", "a".repeat(256)), false),
+    ];
+    for (input, valid) in cases {
+        check(&input).unwrap();
+        assert_eq!(ImageRef::parse(&input).is_ok(), valid, "{input}");
+        assert_eq!(
+            Reference::try_from(input.as_str()).is_ok(),
+            valid,
+            "{input}"
+        );
+    }
 }

@@ -83,7 +83,11 @@ fn distribution(s: &str) -> Option<Named> {
     let full = format!("{domain}/{remainder}");
     let caps = reference.captures(&full)?;
     let name_part = caps.get(1).unwrap().as_str();
-    if name_part.len() > 255 {
+    // v0.6.0 limits the path, not the domain: `len(repo.path) > RepositoryNameTotalLengthMax`,
+    // the path as anchoredNameRegexp splits it (the whole name when there is no domain).
+    let name_caps = name.captures(name_part)?;
+    let split_path = name_caps.get(2).unwrap().as_str();
+    if split_path.len() > 255 {
         return None;
     }
     let digest = caps.get(3).map(|m| m.as_str().to_owned());
@@ -104,7 +108,6 @@ fn distribution(s: &str) -> Option<Named> {
     // component and report no domain; the name is the same text, and the runtime takes that
     // first component as the host, so the domain is the one splitDockerDomain chose.
     let path = name_part.strip_prefix(&format!("{domain}/"))?;
-    debug_assert!(name.is_match(name_part));
     Some(Named {
         domain,
         path: path.to_owned(),
@@ -241,9 +244,11 @@ fn built() -> impl Strategy<Value = Built> {
 /// Strings close to references: their alphabet, with some glitches.
 fn reference_like() -> impl Strategy<Value = String> {
     prop_oneof![
-        // Near the 255-character name limit, with and without a registry.
+        // Near the 255-character path limit, with and without a registry, and a long registry
+        // (not counted) with a short path or a long one.
         "[a-z]{230,260}(:[a-z0-9]{1,5})?",
-        "[a-z]{1,5}\\.[a-z]{2,3}/[a-z]{225,255}",
+        "[a-z]{1,5}\\.[a-z]{2,3}/[a-z]{245,260}",
+        "[a-z]{60,63}(\\.[a-z]{60,63}){2,3}(:[0-9]{1,5})?/[a-z]{1,10}(/[a-z]{240,250})?",
         "[a-zA-Z0-9:/@._\\-\\[\\]]{0,40}",
         built().prop_map(|b| b.text),
         // A grammar reference with one character replaced, inserted or removed.
@@ -410,12 +415,7 @@ fn known_divergence(s: &str) -> bool {
         first.is_some_and(|f| !f.contains(['.', ':']) && f != "localhost" && f.to_lowercase() != f);
     // ipv6_with_dotted_ipv4_tail_is_refused
     let dotted_ipv6 = first.is_some_and(|f| f.starts_with('[') && f.contains('.'));
-    // name_length_counts_the_normalized_name
-    let name = s.split('@').next().unwrap_or(s);
-    let last = name.rfind('/').map_or(0, |i| i + 1);
-    let name = &name[..last + name[last..].find(':').unwrap_or(name.len() - last)];
-    let long_name = name.len() + "docker.io/library/".len() > 255;
-    uppercase_domain || dotted_ipv6 || long_name
+    uppercase_domain || dotted_ipv6
 }
 
 /// A first component read as a registry (it has a '.') that is not a valid host name: the
@@ -469,21 +469,25 @@ fn ipv6_with_dotted_ipv4_tail_is_refused() {
     }
 }
 
-/// Bug: the name limit (255) is checked on the name as written, but distribution checks it
-/// on the normalized name, `docker.io/library/` included: a 248-character Docker Hub short
-/// name is accepted although kubelet refuses it, and its normalized form (266 characters) is
-/// refused by the policy itself, so normalizing is not idempotent (found by the `reference`
-/// fuzz target).
+/// The 255-character limit counts the normalized path, `library/` included: a 248-character
+/// Docker Hub short name is refused, as kubelet refuses it (once the policy checked the name
+/// as written and accepted it; found by the `reference` fuzz target). Since
+/// distribution/reference v0.6.0 the registry is not counted: a long registry with a short
+/// path is valid (the policy refused it until 2026-12).
 #[test]
-fn name_length_counts_the_normalized_name() {
+fn name_length_counts_the_normalized_path_and_not_the_registry() {
     let s = "a".repeat(248);
     assert_eq!(distribution(&s), None);
-    if let Ok(r) = ImageRef::parse(&s) {
-        panic!(
-            "accepted, normalizes to {} characters: {:?}",
-            r.normalized().len(),
-            ImageRef::parse(&r.normalized())
-        );
+    assert!(ImageRef::parse(&s).is_err());
+    let s = "a".repeat(247);
+    assert_eq!(distribution(&s).unwrap().path.len(), 255);
+    assert!(ImageRef::parse(&s).is_ok());
+    let host = format!("{}.example.com", "r".repeat(240));
+    for path_len in [1, 255, 256] {
+        let s = format!("{host}/{}:1", "p".repeat(path_len));
+        let valid = path_len <= 255;
+        assert_eq!(distribution(&s).is_some(), valid, "{s}");
+        assert_eq!(ImageRef::parse(&s).is_ok(), valid, "{s}");
     }
 }
 

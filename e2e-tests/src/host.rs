@@ -80,6 +80,10 @@ pub struct HostConfig {
     /// Fault injection for hostile-host tests: answer `manifest_digest` with these bytes
     /// instead of asking the registry (a host that misbehaves; never used to fake a registry).
     pub faulty_digest_answer: Option<Vec<u8>>,
+    /// Answer a failed `manifest_digest` as policy-server does, with these lines (anyhow's
+    /// `Caused by:` chain, a backtrace) after the registry's error: policy-evaluator answers a
+    /// failed callback with `Callback evaluation failure: {e:?}`. `None`: the error alone.
+    pub error_trail: Option<String>,
     /// Successful digest answers, kept 60 s as policy-server keeps them; `None`: no cache.
     pub digest_cache: Option<DigestCache>,
     /// policy-server's evaluation limit (`--policy-timeout`, default 2 s) in 1 s epoch ticks:
@@ -102,6 +106,7 @@ impl Default for HostConfig {
             verbose: false,
             denied_capabilities: Vec::new(),
             faulty_digest_answer: None,
+            error_trail: None,
             digest_cache: Some(DigestCache::default()),
             timeout_seconds: Some(DEFAULT_TIMEOUT_SECONDS),
             instance_per_request: false,
@@ -212,11 +217,13 @@ impl Host {
         let digest = match cache.and_then(|c| c.get(&image)) {
             Some(digest) => digest,
             None => {
-                let digest = self
-                    .config
-                    .resolver
-                    .manifest_digest(&image)
-                    .map_err(|e| e.to_string())?;
+                let digest =
+                    self.config.resolver.manifest_digest(&image).map_err(|e| {
+                        match &self.config.error_trail {
+                            Some(trail) => format!("Callback evaluation failure: {e}\n\n{trail}"),
+                            None => e.to_string(),
+                        }
+                    })?;
                 if let Some(c) = cache {
                     c.put(&image, &digest);
                 }

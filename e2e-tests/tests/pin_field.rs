@@ -320,6 +320,28 @@ fn field_a_failing_version_check_does_not_stop_a_lookup() {
     );
 }
 
+/// What policy-server's answer to a failed lookup carries after the registry's error:
+/// policy-evaluator answers `Callback evaluation failure: {e:?}`, anyhow's chain of causes and,
+/// when it runs with RUST_BACKTRACE set, a backtrace.
+const POLICY_SERVER_TRAIL: &str = "Caused by:
+    0: Fail to interact with OCI registry: error sending request
+    1: error sending request for url (http://127.0.0.1/v2/)
+    2: client error (Connect)
+    3: tcp connect error: Connection refused (os error 111)
+
+Stack backtrace:
+   0: anyhow::error::<impl core::convert::From<E> for anyhow::Error>::from
+   1: policy_evaluator::callback_handler::oci::get_oci_digest_cached::{{closure}}
+   2: tokio::runtime::task::core::Core<T,S>::poll
+   3: std::sys::pal::unix::thread::Thread::new::thread_start";
+
+fn host_with_policy_servers_errors() -> HostConfig {
+    HostConfig {
+        error_trail: Some(POLICY_SERVER_TRAIL.to_owned()),
+        ..HostConfig::default()
+    }
+}
+
 #[test]
 fn field_a_changed_tag_is_looked_up_and_a_failing_registry_says_so() {
     let far = far_registry(3);
@@ -328,7 +350,7 @@ fn field_a_changed_tag_is_looked_up_and_a_failing_registry_says_so() {
     // The container moves from 1.0 to 1.1; the others are re-applied unpinned.
     let mut new: [String; 3] = std::array::from_fn(|i| far.images[i].0.clone());
     new[0] = far.images[1].0.clone();
-    let p = common::policy(HostConfig::default());
+    let p = common::policy(host_with_policy_servers_errors());
     let req = update("Deployment", &old, &new);
     let resp = evaluate(&p, &pin_all("reject"), &req);
     let lookups: Vec<String> = p.digest_lookups().into_iter().map(|c| c.payload).collect();
@@ -366,6 +388,48 @@ fn field_a_changed_tag_is_looked_up_and_a_failing_registry_says_so() {
         assert!(m.contains(&far.images[2].0), "{m}");
         assert_eq!(m.lines().count(), 1, "only the changed image: {m}");
     }
+}
+
+/// A failing registry behind policy-server: one line per image that could not be pinned, with
+/// the registry's error and none of the host's chain or backtrace, which go to the log.
+#[test]
+fn field_a_failing_registry_is_one_line_per_image_and_the_whole_error_is_logged() {
+    let far = far_registry(2);
+    far.proxy.set_fault(Fault::Status(503));
+    let p = common::policy(host_with_policy_servers_errors());
+    let req = create(deployment_with(containers_of(&far.images)));
+    let resp = evaluate(&p, &pin_all("reject"), &req);
+    assert!(!resp.allowed, "{resp:?}");
+    let m = resp.message();
+    let lines: Vec<&str> = m.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per image: {m}");
+    for (line, (image, _)) in lines.iter().zip(&far.images) {
+        assert!(line.contains(image.as_str()), "{line}");
+        assert!(
+            line.contains("cannot pin it to a digest")
+                && line.contains("(Callback evaluation failure: ")
+                && line.contains("HTTP 503"),
+            "{line}"
+        );
+    }
+    assert!(!m.contains("Caused by") && !m.contains("backtrace"), "{m}");
+    let warnings: Vec<String> = p
+        .host_calls()
+        .iter()
+        .filter(|c| (c.namespace.as_str(), c.operation.as_str()) == ("tracing", "log"))
+        .map(|c| serde_json::from_str::<Value>(&c.payload).unwrap())
+        .filter(|e| e["level"] == "warning")
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .collect();
+    for (image, _) in &far.images {
+        assert!(
+            warnings.iter().any(|w| w.contains(image.as_str())
+                && w.contains("Caused by:")
+                && w.contains("Stack backtrace:")),
+            "the whole error of {image} is not logged: {warnings:?}"
+        );
+    }
+    far.proxy.set_fault(Fault::None);
 }
 
 #[test]

@@ -185,6 +185,30 @@ fn policy_rejects_invalid_references_saying_why() {
     }
 }
 
+/// distribution/reference v0.6.0 limits the repository path to 255 characters and leaves the
+/// registry out: a short path on a long registry host is valid.
+#[test]
+fn policy_counts_the_path_not_the_registry_against_the_255_characters() {
+    let p = common::policy(HostConfig::default());
+    let host = format!("{}.example.com", "r".repeat(240));
+    let long_registry = format!("{host}/team/app:1.0");
+    let req = create(pod_with(vec![container(
+        "c",
+        &long_registry,
+        Some("Always"),
+    )]));
+    assert_plain_accept(&evaluate(&p, &json!({}), &req));
+    let longest = format!("registry.example.com/{}:1.0", "a".repeat(255));
+    let req = create(pod_with(vec![container("c", &longest, Some("Always"))]));
+    assert_plain_accept(&evaluate(&p, &json!({}), &req));
+    let past = format!("registry.example.com/{}:1.0", "a".repeat(256));
+    let req = create(pod_with(vec![container("c", &past, Some("Always"))]));
+    assert_rejected(
+        &evaluate(&p, &json!({}), &req),
+        &["the repository path is 256 characters long (the registry not counted)"],
+    );
+}
+
 #[test]
 fn policy_accepts_version_tag_with_always() {
     let p = common::policy(HostConfig::default());
@@ -236,6 +260,31 @@ fn policy_exempt_images_and_containers_are_skipped() {
     let settings =
         json!({"exemptImages": ["nginx:*"], "exemptContainers": [{"name": "istio-proxy"}]});
     assert_plain_accept(&evaluate(&p, &settings, &req));
+}
+
+/// `?` and `[…]` stand for one character of a name: `?ginx:*` is Docker Hub's
+/// `docker.io/library/?ginx:*`, as `nginx:*` is, and not the host `nginx` on a port.
+#[test]
+fn policy_exemption_globs_starting_with_a_one_character_wildcard_are_docker_hub_names() {
+    let p = common::policy(HostConfig::default());
+    for glob in ["?ginx:*", "[n]ginx:*"] {
+        let settings = json!({ "exemptImages": [glob] });
+        let req = create(pod_with(vec![container(
+            "web",
+            "nginx:latest",
+            Some("Always"),
+        )]));
+        assert_plain_accept(&evaluate(&p, &settings, &req));
+        let req = create(pod_with(vec![container(
+            "web",
+            "nginx:80/evil/app",
+            Some("Always"),
+        )]));
+        assert_rejected(
+            &evaluate(&p, &settings, &req),
+            &["nginx:80/evil/app", "no tag"],
+        );
+    }
 }
 
 // ---- where images are found ----
