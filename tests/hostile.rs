@@ -991,17 +991,27 @@ fn catastrophic_regexes_are_safe() {
 
 #[test]
 fn anchors_cannot_be_escaped_by_alternation() {
-    // Rejected: patterns are wrapped as ^(?:...)$, so `1.2.3|.*` still matches whole tags only
-    // and `latest` is not turned immutable by `x|` tricks... except that `.*` does match it:
-    // Accepted (documented): the user asked for `.*`.
+    // Patterns are wrapped as `^(?:…)$`, so each alternative of `1\.2\.3|x` must match the
+    // whole tag. Accepted: `1.2.3` and `x`. Rejected: `1.2.3-evil` and `x1.2.3`, which only
+    // contain one.
     let s = json!({"immutableTagPatterns": ["1\\.2\\.3|x"], "pullPolicyAction": "ignore"});
-    let r = run(
-        &create("Pod", containers(&[("a", "app:1.2.3-evil")])),
-        s.clone(),
+    let judge =
+        |image: &str, s: &Value| run(&create("Pod", containers(&[("a", image)])), s.clone());
+    for ok in ["app:1.2.3", "app:x"] {
+        assert_plain_accept(&judge(ok, &s));
+    }
+    for bad in ["app:1.2.3-evil", "app:x1.2.3"] {
+        refused(&judge(bad, &s), &["matches none of immutableTagPatterns"]);
+    }
+    // Rejected: no pattern turns `latest` immutable, not even an alternative `.*` that matches
+    // it: `mutableTags` (rule 4) is judged before the patterns (rule 5). Accepted
+    // (documented): `.*` matches every other tag; the user asked for it.
+    let s = json!({"immutableTagPatterns": ["1\\.2\\.3|.*"], "pullPolicyAction": "ignore"});
+    refused(
+        &judge("app:latest", &s),
+        &["tag \"latest\" is mutable (mutableTags \"latest\")"],
     );
-    refused(&r, &["matches none of immutableTagPatterns"]);
-    let r = run(&create("Pod", containers(&[("a", "app:x1.2.3")])), s);
-    refused(&r, &["matches none of immutableTagPatterns"]);
+    assert_plain_accept(&judge("app:nightly", &s));
 }
 
 #[test]
