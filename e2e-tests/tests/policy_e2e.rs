@@ -156,12 +156,36 @@ fn policy_rejects_missing_tag_in_init_containers() {
     );
 }
 
+/// The one line of a rejection of the Pod's container `name` with `image`: it must start
+/// with the place, the container, the image and then `why`.
+#[track_caller]
+fn assert_rejected_for(resp: &AdmissionResponse, name: &str, image: &str, why: &str) {
+    assert_rejected(resp, &[]);
+    let start = format!("spec.containers[0] {name:?} image {image:?}: {why}");
+    assert!(
+        resp.message().starts_with(&start) && resp.message().lines().count() == 1,
+        "expected one line starting {start:?}, got {:?}",
+        resp.message()
+    );
+}
+
+/// The registry's port is no tag: such an image has no tag (rule 3), and is valid (a reader
+/// that took `5000/app` for a tag would refuse it as an invalid reference, naming it too).
 #[test]
 fn policy_registry_port_is_not_a_tag() {
     let p = common::policy(HostConfig::default());
     for image in ["localhost:5000/app", "registry:5000/app"] {
         let req = create(pod_with(vec![container("c", image, Some("Always"))]));
-        assert_rejected(&evaluate(&p, &json!({}), &req), &[image]);
+        assert_rejected_for(
+            &evaluate(&p, &json!({}), &req),
+            "c",
+            image,
+            "no tag, so it floats like :latest",
+        );
+        // With a tag after the port, the same image passes.
+        let tagged = format!("{image}:1.0");
+        let req = create(pod_with(vec![container("c", &tagged, Some("Always"))]));
+        assert_plain_accept(&evaluate(&p, &json!({}), &req));
     }
 }
 
@@ -176,12 +200,31 @@ fn policy_uppercase_latest_is_floating_too() {
     assert_rejected(&evaluate(&p, &json!({}), &req), &["nginx:LATEST"]);
 }
 
+/// An invalid reference is refused with why, whatever the actions: under `warn` it is refused
+/// all the same, where a tag problem (`nginx@sha256:abc` read as an untagged `nginx`, say)
+/// would only be warned about.
 #[test]
 fn policy_rejects_invalid_references_saying_why() {
     let p = common::policy(HostConfig::default());
-    for image in ["Nginx:1", "nginx@sha256:abc"] {
+    for (image, why) in [
+        ("Nginx:1", "the repository name must be lowercase"),
+        (
+            "nginx@sha256:abc",
+            "the digest is invalid: sha256 needs 64 hex digits, found 3",
+        ),
+    ] {
         let req = create(pod_with(vec![container("c", image, Some("Always"))]));
-        assert_rejected(&evaluate(&p, &json!({}), &req), &[image]);
+        for settings in [
+            json!({}),
+            json!({"mutableTagAction": "warn", "pullPolicyAction": "warn"}),
+        ] {
+            assert_rejected_for(
+                &evaluate(&p, &settings, &req),
+                "c",
+                image,
+                &format!("invalid image reference: {why}"),
+            );
+        }
     }
 }
 
