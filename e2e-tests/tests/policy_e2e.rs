@@ -554,6 +554,9 @@ fn policy_pins_immutable_tags_of_docker_hub_names_via_a_mirror() {
     );
 }
 
+/// A tag that cannot be pinned (its registry is down) is a pin failure, told apart from the
+/// tag's own problem: the policy asked the host, and says it cannot pin, with the host's
+/// error; without pinning the same image gets the mutable-tag answer and no lookup.
 #[test]
 fn policy_pin_failure_rejects_or_warns() {
     let mut registry = Registry::start().unwrap();
@@ -563,7 +566,16 @@ fn policy_pin_failure_rejects_or_warns() {
     let req = create(pod_with(vec![container("app", &image, Some("Always"))]));
 
     let resp = evaluate(&p, &json!({"mutableTagAction": "pin"}), &req);
-    assert_rejected(&resp, &[&image]);
+    let lookups = p.digest_lookups();
+    assert_eq!(lookups.len(), 1, "{lookups:?}");
+    assert!(lookups[0].payload.contains(&image), "{lookups:?}");
+    let error = lookups[0].outcome.clone().unwrap_err();
+    assert_rejected_for(&resp, "app", &image, "cannot pin it to a digest: ");
+    assert!(
+        resp.message().contains(&error) && resp.message().ends_with("change pinFailureAction"),
+        "the host's error {error:?} and the fix: {}",
+        resp.message()
+    );
 
     let resp = evaluate(
         &p,
@@ -571,7 +583,26 @@ fn policy_pin_failure_rejects_or_warns() {
         &req,
     );
     assert!(resp.allowed && resp.patch.is_none(), "{resp:?}");
-    assert!(!resp.warnings().is_empty(), "{resp:?}");
+    assert_eq!(
+        resp.warnings(),
+        [format!(
+            "spec.containers[0] {image:?}: not pinned, digest lookup failed"
+        )]
+    );
+    assert_eq!(p.digest_lookups().len(), 2);
+
+    // Without pinning: no lookup, and the tag's own answer.
+    p.clear_host_calls();
+    let resp = evaluate(&p, &json!({}), &req);
+    assert_rejected_for(&resp, "app", &image, "tag \"latest\" is mutable");
+    let resp = evaluate(&p, &json!({"mutableTagAction": "warn"}), &req);
+    assert_eq!(
+        resp.warnings(),
+        [format!(
+            "spec.containers[0] {image:?}: mutable tag \"latest\""
+        )]
+    );
+    assert!(p.digest_lookups().is_empty(), "{:?}", p.digest_lookups());
 }
 
 #[test]
