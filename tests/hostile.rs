@@ -735,6 +735,8 @@ fn duplicate_keys_the_policy_does_not_read_are_accepted() {
 
 // ---------------------------------------------------------------- settings
 
+/// Each settings key and the kind of value it takes. The test below checks that these are
+/// the keys the policy takes, so that a new setting cannot be left out.
 const KEYS: &[(&str, &str)] = &[
     ("mutableTags", "globs"),
     ("immutableTagPatterns", "strings"),
@@ -744,19 +746,45 @@ const KEYS: &[(&str, &str)] = &[
     ("pinFailureAction", "enum"),
     ("pullPolicyAction", "enum"),
     ("allowIfNotPresentWhenPinned", "bool"),
+    ("pinBudgetMilliseconds", "milliseconds"),
+    ("keepPinsOnUpdate", "optional bool"),
     ("exemptImages", "globs"),
     ("exemptContainers", "objects"),
 ];
 
+/// The list after "expected one of " in a settings refusal, up to " at line".
+fn expected_one_of(doc: &str) -> Vec<String> {
+    let m = validate_settings(doc.as_bytes()).message.unwrap();
+    let list = m
+        .split_once("expected one of ")
+        .and_then(|(_, rest)| rest.split_once(" at line"))
+        .unwrap_or_else(|| panic!("{doc}: no list in {m:?}"))
+        .0;
+    list.split(", ")
+        .map(|w| w.trim_matches('`').to_owned())
+        .collect()
+}
+
 #[test]
 fn settings_of_every_wrong_type_for_each_key_are_refused_by_name() {
+    // The keys are the policy's own: those it names when it refuses an unknown key.
+    let mut policy_keys = expected_one_of(r#"{"no such key":1}"#);
+    policy_keys.sort();
+    let mut keys: Vec<String> = KEYS.iter().map(|(k, _)| k.to_string()).collect();
+    keys.sort();
+    assert_eq!(
+        keys, policy_keys,
+        "KEYS lacks or has a key the policy does not"
+    );
     // Rejected: each key with each value of a type it does not take; the message starts with
-    // the key. Accepted (documented): `null` for `mutableTags` means "not set", so the default
-    // `["latest"]` applies (the key is an optional list); `null` for any other key is refused.
+    // the key. Accepted (documented): `null` for an optional key (`mutableTags`,
+    // `keepPinsOnUpdate`) means "not set", so its default applies; `null` for any other key is
+    // refused.
     let values = [
         "null",
         "true",
         "0",
+        "1",
         "-1",
         "1.5",
         "\"x\"",
@@ -777,6 +805,8 @@ fn settings_of_every_wrong_type_for_each_key_are_refused_by_name() {
                 "globs" | "strings" => v == "[]",
                 "enum" => false,
                 "bool" => v == "true",
+                "optional bool" => v == "true" || v == "null",
+                "milliseconds" => v == "1",
                 "objects" => v == "[]",
                 _ => unreachable!(),
             } || (*key == "mutableTags" && v == "null");
@@ -793,33 +823,42 @@ fn settings_of_every_wrong_type_for_each_key_are_refused_by_name() {
             }
         }
     }
-    // Enum keys refuse every value but their own, including other cases.
-    for (key, ok, bad) in [
-        (
-            "mutableTagAction",
-            ["reject", "warn", "pin"],
-            ["Reject", "WARN", "block", " pin"],
-        ),
-        (
-            "pinFailureAction",
-            ["reject", "warn", "accept"],
-            ["Accept", "ignore", "pin", "reject "],
-        ),
-        (
-            "pullPolicyAction",
-            ["mutate", "reject", "warn"],
-            ["Mutate", "always", "pin", ""],
-        ),
-    ] {
-        for v in ok {
+    let unset = immutable_images::testing::Settings::from_json(br#"{"keepPinsOnUpdate":null}"#);
+    assert!(unset.unwrap().keep_pins_on_update, "the default is true");
+    // Enum keys take each of their words, as the policy lists them, and refuse every other
+    // value: the words in other cases or with spaces, and the words of the other enum keys.
+    let enums: Vec<(&str, Vec<String>)> = KEYS
+        .iter()
+        .filter(|(_, kind)| *kind == "enum")
+        .map(|(key, _)| (*key, expected_one_of(&format!(r#"{{"{key}":true}}"#))))
+        .collect();
+    for (key, words) in &enums {
+        for v in words {
             assert!(
                 validate_settings(format!(r#"{{"{key}":"{v}"}}"#).as_bytes()).valid,
                 "{key} {v}"
             );
         }
+        let others = enums
+            .iter()
+            .flat_map(|(_, w)| w)
+            .filter(|w| !words.contains(w));
+        let bad = words
+            .iter()
+            .flat_map(|w| {
+                let capitalized = w[..1].to_uppercase() + &w[1..];
+                [
+                    capitalized,
+                    w.to_uppercase(),
+                    format!(" {w}"),
+                    format!("{w} "),
+                ]
+            })
+            .chain(others.cloned())
+            .chain(["".to_owned(), "always".to_owned()]);
         for v in bad {
             let verdict = validate_settings(format!(r#"{{"{key}":"{v}"}}"#).as_bytes());
-            assert!(!verdict.valid, "{key} {v}");
+            assert!(!verdict.valid, "{key} {v:?}");
             assert!(
                 verdict
                     .message
@@ -954,17 +993,27 @@ fn catastrophic_regexes_are_safe() {
 
 #[test]
 fn anchors_cannot_be_escaped_by_alternation() {
-    // Rejected: patterns are wrapped as ^(?:...)$, so `1.2.3|.*` still matches whole tags only
-    // and `latest` is not turned immutable by `x|` tricks... except that `.*` does match it:
-    // Accepted (documented): the user asked for `.*`.
+    // Patterns are wrapped as `^(?:…)$`, so each alternative of `1\.2\.3|x` must match the
+    // whole tag. Accepted: `1.2.3` and `x`. Rejected: `1.2.3-evil` and `x1.2.3`, which only
+    // contain one.
     let s = json!({"immutableTagPatterns": ["1\\.2\\.3|x"], "pullPolicyAction": "ignore"});
-    let r = run(
-        &create("Pod", containers(&[("a", "app:1.2.3-evil")])),
-        s.clone(),
+    let judge =
+        |image: &str, s: &Value| run(&create("Pod", containers(&[("a", image)])), s.clone());
+    for ok in ["app:1.2.3", "app:x"] {
+        assert_plain_accept(&judge(ok, &s));
+    }
+    for bad in ["app:1.2.3-evil", "app:x1.2.3"] {
+        refused(&judge(bad, &s), &["matches none of immutableTagPatterns"]);
+    }
+    // Rejected: no pattern turns `latest` immutable, not even an alternative `.*` that matches
+    // it: `mutableTags` (rule 4) is judged before the patterns (rule 5). Accepted
+    // (documented): `.*` matches every other tag; the user asked for it.
+    let s = json!({"immutableTagPatterns": ["1\\.2\\.3|.*"], "pullPolicyAction": "ignore"});
+    refused(
+        &judge("app:latest", &s),
+        &["tag \"latest\" is mutable (mutableTags \"latest\")"],
     );
-    refused(&r, &["matches none of immutableTagPatterns"]);
-    let r = run(&create("Pod", containers(&[("a", "app:x1.2.3")])), s);
-    refused(&r, &["matches none of immutableTagPatterns"]);
+    assert_plain_accept(&judge("app:nightly", &s));
 }
 
 #[test]
@@ -1375,29 +1424,33 @@ fn a_null_pull_policy_is_replaced_where_it_stands() {
 /// `?` and `[…]` stand for one character of a name: such a glob is a Docker Hub name too.
 #[test]
 fn a_short_exemption_glob_means_docker_hub() {
+    let answer = |image: &str, settings: &Value| {
+        run(
+            &create("Pod", containers(&[("a", image)])),
+            settings.clone(),
+        )
+    };
     for glob in ["nginx:*", "?ginx:*", "[n]ginx:*"] {
-        let settings = json!({"exemptImages": [glob]});
+        let exempt = json!({"exemptImages": [glob]});
+        // Not exempt: the host `nginx` is refused as it is without the exemption.
         for image in ["nginx:80/evil/app", "nginx:80/evil/app:latest"] {
-            let r = run(
-                &create("Pod", containers(&[("a", image)])),
-                settings.clone(),
+            let without = refused(
+                &answer(image, &json!({})),
+                &[&format!("image \"{image}\": ")],
             );
-            refused(&r, &[&format!("image \"{image}\": ")]);
+            assert_eq!(message(&answer(image, &exempt)), without, "{glob} {image}");
         }
+        // Exempt: Docker Hub's nginx however written, refused without the exemption (the tag
+        // `latest` is mutable) and admitted as it is with it.
         for image in [
             "nginx:latest",
             "docker.io/library/nginx:latest",
-            "index.docker.io/nginx:1",
+            "docker.io/nginx:latest",
+            "index.docker.io/nginx:latest",
+            "index.docker.io/library/nginx:latest",
         ] {
-            let r = run(
-                &create("Pod", containers(&[("a", image)])),
-                settings.clone(),
-            );
-            assert!(
-                r.accepted && r.message.is_none(),
-                "{glob} {image}: {:?}",
-                r.message
-            );
+            refused(&answer(image, &json!({})), &["tag \"latest\" is mutable"]);
+            assert_plain_accept(&answer(image, &exempt));
         }
     }
 }

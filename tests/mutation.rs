@@ -262,14 +262,127 @@ fn no_change_is_a_plain_accept() {
     ));
 }
 
+/// A single-container Pod of `image` with `pull` as its pull policy (`None`: absent).
+fn one_container_pod(image: &str, pull: Option<&str>) -> Value {
+    let mut c = json!({"name": "a", "image": image});
+    if let Some(p) = pull {
+        c["imagePullPolicy"] = json!(p);
+    }
+    create("Pod", json!({ "containers": [c] }))
+}
+
+/// What a `mutating: false` deployment may use (docs/design.md, "Validating-only
+/// deployments"): `pullPolicyAction` other than `mutate`, `mutableTagAction` `reject` or
+/// `warn`, `pinImmutableTags: false`. Under each such document no answer is a mutation, and
+/// the answers are not all rejections (which never carry a mutation anyway): every image the
+/// settings admit is admitted as it is, though `pullPolicyAction: mutate` would have set its
+/// pull policy (the control below shows it does).
 #[test]
 fn non_mutating_settings_never_mutate() {
-    // What a `mutating: false` deployment uses: pull policy rejected, nothing pinned.
-    let settings = json!({"pullPolicyAction": "reject", "mutableTagAction": "warn"});
-    for image in ["nginx", "nginx:1", "nginx:latest", "Bad:Ref"] {
-        let spec = json!({"containers": [{"name": "a", "image": image, "imagePullPolicy": "IfNotPresent"}]});
-        let r = run(&create("Pod", spec), settings.clone());
-        assert!(r.mutated_object.is_none(), "{image}: {r:?}");
+    let pinned = format!("nginx:1.25@{D1}");
+    // (image, valid, its tag is mutable, Kubernetes' default pull policy for it, pinned)
+    let images = [
+        ("nginx:1.25", true, false, "IfNotPresent", false),
+        ("nginx:latest", true, true, "Always", false),
+        ("nginx", true, true, "Always", false),
+        (pinned.as_str(), true, false, "IfNotPresent", true),
+        ("Bad:Ref", false, false, "IfNotPresent", false),
+    ];
+    let pulls = [None, Some("Always"), Some("IfNotPresent"), Some("Never")];
+    let mut admitted = 0;
+    for pull_action in ["reject", "warn", "ignore"] {
+        for tag_action in ["reject", "warn"] {
+            for allow_if_not_present in [false, true] {
+                let settings = json!({"pullPolicyAction": pull_action,
+                    "mutableTagAction": tag_action, "pinImmutableTags": false,
+                    "allowIfNotPresentWhenPinned": allow_if_not_present});
+                for (image, valid, mutable, default_pull, is_pinned) in &images {
+                    for pull in pulls {
+                        let policy = pull.unwrap_or(default_pull);
+                        let pull_violation = policy != "Always"
+                            && !(*is_pinned && allow_if_not_present && policy == "IfNotPresent");
+                        let rejected = !valid
+                            || (*mutable && tag_action == "reject")
+                            || (pull_violation && pull_action == "reject");
+                        let req = one_container_pod(image, pull);
+                        let r = run(&req, settings.clone());
+                        let case = format!("{settings} {image} {pull:?}");
+                        assert!(r.mutated_object.is_none(), "{case}: mutated {r:?}");
+                        assert_eq!(r.accepted, !rejected, "{case}: {r:?}");
+                        if rejected {
+                            continue;
+                        }
+                        admitted += 1;
+                        // The control: `mutate` with otherwise the same settings sets the pull
+                        // policy of exactly the images that violate it.
+                        let mut mutating = settings.clone();
+                        mutating["pullPolicyAction"] = json!("mutate");
+                        let r = run(&req, mutating);
+                        assert!(r.accepted, "{case}: {r:?}");
+                        if pull_violation {
+                            assert_eq!(
+                                at(mutated(&r), "spec.containers[0].imagePullPolicy"),
+                                "Always",
+                                "{case}"
+                            );
+                        } else {
+                            assert!(r.mutated_object.is_none(), "{case}: {r:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(admitted > 0);
+
+    // Every kind and every list, each with a pull policy `mutate` would set: admitted as it
+    // is, with a warning for each under `warn` and none under `ignore`.
+    let spec = json!({
+        "containers": [{"name": "a", "image": "nginx:1.25", "imagePullPolicy": "IfNotPresent"}],
+        "initContainers": [{"name": "i", "image": "busybox:1.36"}],
+        "ephemeralContainers": [{"name": "e", "image": "alpine:3", "imagePullPolicy": "Never"}],
+        "volumes": [{"name": "m", "image": {"reference": "reg.example.com/m:v1", "pullPolicy": "IfNotPresent"}}]
+    });
+    for kind in KINDS.iter().map(|k| k.kind) {
+        let req = create(kind, spec.clone());
+        for (pull_action, warnings) in [("warn", 4), ("ignore", 0)] {
+            let r = run(&req, json!({ "pullPolicyAction": pull_action }));
+            assert!(r.accepted && r.mutated_object.is_none(), "{kind}: {r:?}");
+            assert_eq!(
+                r.warnings.map_or(0, |w| w.len()),
+                warnings,
+                "{kind} {pull_action}"
+            );
+        }
+        mutated(&run(&req, json!({"pullPolicyAction": "mutate"})));
+    }
+
+    // An UPDATE that drops the digest of a pinned image keeps the pin only where pinning is
+    // on: without it, the image is judged as written and nothing is put back.
+    for (image, settings) in [
+        ("api:1.4", json!({"pullPolicyAction": "ignore"})),
+        (
+            "api:latest",
+            json!({"pullPolicyAction": "warn", "mutableTagAction": "warn"}),
+        ),
+    ] {
+        let old = object(
+            "Pod",
+            json!({"containers": [{"name": "a", "image": format!("{image}@{D1}"), "imagePullPolicy": "Always"}]}),
+        );
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["image"] = json!(image);
+        let req = request("Pod", "UPDATE", new, Some(old));
+        let r = run(&req, settings.clone());
+        assert!(r.accepted && r.mutated_object.is_none(), "{image}: {r:?}");
+        // The control: pinning keeps the old pin.
+        let mut pinning = settings;
+        pinning["mutableTagAction"] = json!("pin");
+        pinning["pinImmutableTags"] = json!(true);
+        assert_eq!(
+            at(mutated(&run(&req, pinning)), "spec.containers[0].image"),
+            &json!(format!("{image}@{D1}"))
+        );
     }
 }
 

@@ -10,65 +10,268 @@ fn load(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-#[derive(Debug, PartialEq)]
-enum Verdict {
-    Accept,
-    Mutate,
-    Reject(usize),
-    Warn(usize),
+/// What the policy finds wrong with one image of a sample.
+#[derive(Debug, Clone, Copy)]
+enum Problem {
+    /// Rule 3.
+    NoTag,
+    /// Rule 4, under the default `mutableTags` (`latest`, ignoring case).
+    Mutable,
+    /// Rule 5.
+    Unlisted,
+    /// A pull policy other than Always: the one written, or Kubernetes' default
+    /// (`IfNotPresent` for the tags of these samples) where none is.
+    PullPolicy,
+    /// An invalid reference, and why.
+    Invalid(&'static str),
 }
 
-fn verdict(file: &str, settings: &str) -> Verdict {
-    let r = run(&load(file), load(settings));
-    match (r.accepted, &r.mutated_object, &r.warnings) {
-        (false, _, _) => Verdict::Reject(r.message.unwrap().lines().count()),
-        (true, Some(_), _) => Verdict::Mutate,
-        (true, None, Some(w)) => Verdict::Warn(w.len()),
-        (true, None, None) => Verdict::Accept,
+/// Why `job.json`'s `Busybox:1.36` is no reference.
+const LOWERCASE: &str = "the repository name must be lowercase";
+
+/// Where an image is, under the pod spec (`containers[0]`, `volumes[0]`), and its problem.
+type Finding = (&'static str, Problem);
+
+/// The answer a sample gets.
+#[derive(Debug)]
+enum Expected {
+    Accept,
+    /// Accepted, with the pull policy of the images at these places (under the pod spec) set
+    /// to `Always`, and nothing else changed.
+    SetAlways(&'static [&'static str]),
+    /// One line for each finding, in this order.
+    Reject(&'static [Finding]),
+    /// One warning for each finding, in this order.
+    Warn(&'static [Finding]),
+}
+
+/// An image of a sample, as the request writes it.
+struct Entry<'a> {
+    /// Its full place in the object (`spec.template.spec.containers[0]`).
+    place: String,
+    name: &'a str,
+    image: &'a str,
+    /// The pull policy written, if any.
+    pull: Option<&'a str>,
+    volume: bool,
+}
+
+impl<'a> Entry<'a> {
+    /// The image at `place` (under the pod spec) of the request's object.
+    fn at(request: &'a Value, place: &str) -> Entry<'a> {
+        let kind = request["kind"]["kind"].as_str().unwrap();
+        let place = format!("{}.{place}", path_of(kind).join("."));
+        let entry = at(&request["object"], &place);
+        let volume = entry.get("image").is_some_and(Value::is_object);
+        let (image, pull) = if volume {
+            (&entry["image"]["reference"], &entry["image"]["pullPolicy"])
+        } else {
+            (&entry["image"], &entry["imagePullPolicy"])
+        };
+        Entry {
+            place,
+            name: entry["name"].as_str().unwrap(),
+            image: image.as_str().unwrap(),
+            pull: pull.as_str(),
+            volume,
+        }
+    }
+
+    fn tag(&self) -> &str {
+        self.image.rsplit(':').next().unwrap()
+    }
+
+    fn pull_policy_field(&self) -> &str {
+        if self.volume {
+            "pullPolicy"
+        } else {
+            "imagePullPolicy"
+        }
+    }
+
+    /// How the rejection's line for `problem` starts.
+    fn rejection(&self, problem: Problem) -> String {
+        let what = if self.volume { "image volume" } else { "image" };
+        let why = match problem {
+            Problem::NoTag => "no tag, so it floats like :latest".to_owned(),
+            Problem::Mutable => format!("tag {:?} is mutable (mutableTags \"latest\")", self.tag()),
+            Problem::Unlisted => {
+                format!("tag {:?} matches none of immutableTagPatterns", self.tag())
+            }
+            Problem::PullPolicy => match self.pull {
+                Some(p) => format!("{} {p} lets", self.pull_policy_field()),
+                None => format!(
+                    "{} IfNotPresent (Kubernetes' default for this tag) lets",
+                    self.pull_policy_field()
+                ),
+            },
+            Problem::Invalid(why) => format!("invalid image reference: {why}"),
+        };
+        format!(
+            "{} {:?} {what} {:?}: {why}",
+            self.place, self.name, self.image
+        )
+    }
+
+    /// How the warning for `problem` ends (it starts with the place and the image, which
+    /// may be shortened).
+    fn warning(&self, problem: Problem) -> String {
+        match problem {
+            Problem::NoTag => "\": no tag, floats like :latest".to_owned(),
+            Problem::Mutable => format!("\": mutable tag {:?}", self.tag()),
+            Problem::PullPolicy => format!(
+                "\": {} {}, not Always",
+                self.pull_policy_field(),
+                self.pull.unwrap_or("IfNotPresent")
+            ),
+            other => unreachable!("no sample warns about {other:?}"),
+        }
+    }
+}
+
+/// Checks the answer to `file` under `settings`: which images, and what about each.
+#[track_caller]
+fn check(file: &str, settings: &str, expected: Expected) {
+    let request = load(file);
+    let r = run(&request, load(settings));
+    let case = format!("{file} under {settings}: {expected:?}");
+    match expected {
+        Expected::Accept => {
+            assert!(
+                r.accepted
+                    && r.mutated_object.is_none()
+                    && r.warnings.is_none()
+                    && r.message.is_none(),
+                "{case}: {r:?}"
+            );
+        }
+        Expected::SetAlways(places) => {
+            assert!(r.accepted && r.warnings.is_none(), "{case}: {r:?}");
+            let mut want = request["object"].clone();
+            for place in places {
+                let entry = Entry::at(&request, place);
+                assert_ne!(entry.pull, Some("Always"), "{case}: {place}");
+                let mut pointer =
+                    format!("/{}", entry.place.replace(['.', '['], "/").replace(']', ""));
+                if entry.volume {
+                    pointer.push_str("/image");
+                }
+                want.pointer_mut(&pointer).unwrap()[entry.pull_policy_field()] = "Always".into();
+            }
+            assert_eq!(r.mutated_object.as_ref(), Some(&want), "{case}");
+        }
+        Expected::Reject(findings) => {
+            assert!(!r.accepted, "{case}: {r:?}");
+            let message = r.message.unwrap();
+            let lines: Vec<&str> = message.lines().collect();
+            assert_eq!(lines.len(), findings.len(), "{case}: {message}");
+            for (line, (place, problem)) in lines.iter().zip(findings) {
+                let want = Entry::at(&request, place).rejection(*problem);
+                assert!(line.starts_with(&want), "{case}: {line:?} for {want:?}");
+            }
+        }
+        Expected::Warn(findings) => {
+            assert!(r.accepted && r.mutated_object.is_none(), "{case}: {r:?}");
+            let warnings = r.warnings.unwrap_or_default();
+            assert_eq!(warnings.len(), findings.len(), "{case}: {warnings:?}");
+            for (warning, (place, problem)) in warnings.iter().zip(findings) {
+                let entry = Entry::at(&request, place);
+                let (start, end) = (format!("{} \"", entry.place), entry.warning(*problem));
+                assert!(
+                    warning.starts_with(&start) && warning.ends_with(&end),
+                    "{case}: {warning:?} for {start:?}…{end:?}"
+                );
+            }
+        }
     }
 }
 
 #[test]
 fn sample_requests_under_default_settings() {
-    use Verdict::*;
+    use Expected::*;
+    use Problem::*;
     let expected = [
-        ("pod.json", Mutate),
-        ("pod-latest.json", Reject(2)),
-        ("deployment.json", Reject(2)),
-        ("deployment-pinned.json", Mutate),
-        ("replicaset.json", Mutate),
-        ("statefulset.json", Reject(1)),
-        ("daemonset.json", Reject(1)),
-        ("replicationcontroller.json", Mutate),
-        ("job.json", Reject(1)),
-        ("cronjob.json", Mutate),
-        ("podtemplate.json", Reject(1)),
-        ("pod-ephemeralcontainers.json", Reject(1)),
+        ("pod.json", SetAlways(&["containers[0]"])),
+        (
+            "pod-latest.json",
+            Reject(&[("containers[0]", Mutable), ("initContainers[0]", NoTag)]),
+        ),
+        (
+            "deployment.json",
+            Reject(&[("containers[0]", Mutable), ("initContainers[0]", NoTag)]),
+        ),
+        ("deployment-pinned.json", SetAlways(&["containers[0]"])),
+        ("replicaset.json", SetAlways(&["containers[0]"])),
+        ("statefulset.json", Reject(&[("volumes[0]", NoTag)])),
+        ("daemonset.json", Reject(&[("containers[0]", NoTag)])),
+        ("replicationcontroller.json", SetAlways(&["containers[0]"])),
+        ("job.json", Reject(&[("containers[0]", Invalid(LOWERCASE))])),
+        (
+            "cronjob.json",
+            SetAlways(&["containers[0]", "initContainers[0]"]),
+        ),
+        ("podtemplate.json", Reject(&[("containers[0]", Mutable)])),
+        (
+            "pod-ephemeralcontainers.json",
+            Reject(&[("ephemeralContainers[0]", NoTag)]),
+        ),
         ("deployment-update-labels.json", Accept),
         ("deployment-update-sticky.json", Accept),
         ("pod-delete.json", Accept),
         ("configmap.json", Accept),
     ];
     for (file, want) in expected {
-        assert_eq!(verdict(file, "settings-default.json"), want, "{file}");
+        check(file, "settings-default.json", want);
     }
 }
 
 #[test]
 fn sample_requests_under_warn_and_strict_settings() {
-    use Verdict::*;
-    assert_eq!(verdict("pod.json", "settings-warn.json"), Warn(1));
-    assert_eq!(verdict("deployment.json", "settings-warn.json"), Warn(3));
-    assert_eq!(verdict("job.json", "settings-warn.json"), Reject(1));
-    assert_eq!(
-        verdict("replicaset.json", "settings-strict.json"),
-        Reject(2)
-    );
-    assert_eq!(verdict("cronjob.json", "settings-strict.json"), Reject(3));
-    assert_eq!(
-        verdict("deployment-pinned.json", "settings-strict.json"),
-        Reject(1)
-    );
+    use Expected::*;
+    use Problem::*;
+    let expected = [
+        (
+            "pod.json",
+            "settings-warn.json",
+            Warn(&[("containers[0]", PullPolicy)]),
+        ),
+        (
+            "deployment.json",
+            "settings-warn.json",
+            Warn(&[
+                ("containers[0]", Mutable),
+                ("containers[1]", PullPolicy),
+                ("initContainers[0]", NoTag),
+            ]),
+        ),
+        (
+            "job.json",
+            "settings-warn.json",
+            Reject(&[("containers[0]", Invalid(LOWERCASE))]),
+        ),
+        (
+            "replicaset.json",
+            "settings-strict.json",
+            Reject(&[("containers[0]", Unlisted), ("containers[0]", PullPolicy)]),
+        ),
+        (
+            "cronjob.json",
+            "settings-strict.json",
+            Reject(&[
+                ("containers[0]", PullPolicy),
+                ("initContainers[0]", Unlisted),
+                ("initContainers[0]", PullPolicy),
+            ]),
+        ),
+        (
+            "deployment-pinned.json",
+            "settings-strict.json",
+            Reject(&[("containers[0]", PullPolicy)]),
+        ),
+    ];
+    for (file, settings, want) in expected {
+        check(file, settings, want);
+    }
 }
 
 /// A GitOps re-apply of `api:1.4` over the live `api:1.4@sha256:…` in pin mode keeps the pin

@@ -156,12 +156,36 @@ fn policy_rejects_missing_tag_in_init_containers() {
     );
 }
 
+/// The one line of a rejection of the Pod's container `name` with `image`: it must start
+/// with the place, the container, the image and then `why`.
+#[track_caller]
+fn assert_rejected_for(resp: &AdmissionResponse, name: &str, image: &str, why: &str) {
+    assert_rejected(resp, &[]);
+    let start = format!("spec.containers[0] {name:?} image {image:?}: {why}");
+    assert!(
+        resp.message().starts_with(&start) && resp.message().lines().count() == 1,
+        "expected one line starting {start:?}, got {:?}",
+        resp.message()
+    );
+}
+
+/// The registry's port is no tag: such an image has no tag (rule 3), and is valid (a reader
+/// that took `5000/app` for a tag would refuse it as an invalid reference, naming it too).
 #[test]
 fn policy_registry_port_is_not_a_tag() {
     let p = common::policy(HostConfig::default());
     for image in ["localhost:5000/app", "registry:5000/app"] {
         let req = create(pod_with(vec![container("c", image, Some("Always"))]));
-        assert_rejected(&evaluate(&p, &json!({}), &req), &[image]);
+        assert_rejected_for(
+            &evaluate(&p, &json!({}), &req),
+            "c",
+            image,
+            "no tag, so it floats like :latest",
+        );
+        // With a tag after the port, the same image passes.
+        let tagged = format!("{image}:1.0");
+        let req = create(pod_with(vec![container("c", &tagged, Some("Always"))]));
+        assert_plain_accept(&evaluate(&p, &json!({}), &req));
     }
 }
 
@@ -176,12 +200,31 @@ fn policy_uppercase_latest_is_floating_too() {
     assert_rejected(&evaluate(&p, &json!({}), &req), &["nginx:LATEST"]);
 }
 
+/// An invalid reference is refused with why, whatever the actions: under `warn` it is refused
+/// all the same, where a tag problem (`nginx@sha256:abc` read as an untagged `nginx`, say)
+/// would only be warned about.
 #[test]
 fn policy_rejects_invalid_references_saying_why() {
     let p = common::policy(HostConfig::default());
-    for image in ["Nginx:1", "nginx@sha256:abc"] {
+    for (image, why) in [
+        ("Nginx:1", "the repository name must be lowercase"),
+        (
+            "nginx@sha256:abc",
+            "the digest is invalid: sha256 needs 64 hex digits, found 3",
+        ),
+    ] {
         let req = create(pod_with(vec![container("c", image, Some("Always"))]));
-        assert_rejected(&evaluate(&p, &json!({}), &req), &[image]);
+        for settings in [
+            json!({}),
+            json!({"mutableTagAction": "warn", "pullPolicyAction": "warn"}),
+        ] {
+            assert_rejected_for(
+                &evaluate(&p, &settings, &req),
+                "c",
+                image,
+                &format!("invalid image reference: {why}"),
+            );
+        }
     }
 }
 
@@ -560,6 +603,9 @@ fn policy_pins_immutable_tags_of_docker_hub_names_via_a_mirror() {
     );
 }
 
+/// A tag that cannot be pinned (its registry is down) is a pin failure, told apart from the
+/// tag's own problem: the policy asked the host, and says it cannot pin, with the host's
+/// error; without pinning the same image gets the mutable-tag answer and no lookup.
 #[test]
 fn policy_pin_failure_rejects_or_warns() {
     let mut registry = Registry::start().unwrap();
@@ -569,7 +615,16 @@ fn policy_pin_failure_rejects_or_warns() {
     let req = create(pod_with(vec![container("app", &image, Some("Always"))]));
 
     let resp = evaluate(&p, &json!({"mutableTagAction": "pin"}), &req);
-    assert_rejected(&resp, &[&image]);
+    let lookups = p.digest_lookups();
+    assert_eq!(lookups.len(), 1, "{lookups:?}");
+    assert!(lookups[0].payload.contains(&image), "{lookups:?}");
+    let error = lookups[0].outcome.clone().unwrap_err();
+    assert_rejected_for(&resp, "app", &image, "cannot pin it to a digest: ");
+    assert!(
+        resp.message().contains(&error) && resp.message().ends_with("change pinFailureAction"),
+        "the host's error {error:?} and the fix: {}",
+        resp.message()
+    );
 
     let resp = evaluate(
         &p,
@@ -577,7 +632,26 @@ fn policy_pin_failure_rejects_or_warns() {
         &req,
     );
     assert!(resp.allowed && resp.patch.is_none(), "{resp:?}");
-    assert!(!resp.warnings().is_empty(), "{resp:?}");
+    assert_eq!(
+        resp.warnings(),
+        [format!(
+            "spec.containers[0] {image:?}: not pinned, digest lookup failed"
+        )]
+    );
+    assert_eq!(p.digest_lookups().len(), 2);
+
+    // Without pinning: no lookup, and the tag's own answer.
+    p.clear_host_calls();
+    let resp = evaluate(&p, &json!({}), &req);
+    assert_rejected_for(&resp, "app", &image, "tag \"latest\" is mutable");
+    let resp = evaluate(&p, &json!({"mutableTagAction": "warn"}), &req);
+    assert_eq!(
+        resp.warnings(),
+        [format!(
+            "spec.containers[0] {image:?}: mutable tag \"latest\""
+        )]
+    );
+    assert!(p.digest_lookups().is_empty(), "{:?}", p.digest_lookups());
 }
 
 #[test]

@@ -139,11 +139,13 @@ pub fn run(request: &Value, settings: Value) -> ValidationResponse {
     run_with(request, settings, &Registry::default())
 }
 
+#[track_caller]
 pub fn message(r: &ValidationResponse) -> &str {
     assert!(!r.accepted, "expected a rejection, got {r:?}");
     r.message.as_deref().unwrap()
 }
 
+#[track_caller]
 pub fn assert_plain_accept(r: &ValidationResponse) {
     assert!(r.accepted, "expected an acceptance, got {r:?}");
     assert!(r.mutated_object.is_none(), "unexpected mutation {r:?}");
@@ -151,6 +153,7 @@ pub fn assert_plain_accept(r: &ValidationResponse) {
     assert!(r.message.is_none());
 }
 
+#[track_caller]
 pub fn mutated(r: &ValidationResponse) -> &Value {
     assert!(r.accepted, "expected a mutation, got {r:?}");
     r.mutated_object
