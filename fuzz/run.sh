@@ -13,6 +13,11 @@
 # fuzz/work/<target>/ (ignored by git). `cargo fuzz cmin -s none <target> fuzz/corpus/<target>`
 # keeps the seeds small when adding some.
 set -euo pipefail
+# cargo reads a relative CARGO_TARGET_DIR from where it runs: keep the caller's after the cd.
+if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
+  CARGO_TARGET_DIR="$(realpath -m -- "$CARGO_TARGET_DIR")"
+  export CARGO_TARGET_DIR
+fi
 cd "$(dirname "$0")"
 
 total="${1:-60}"
