@@ -123,7 +123,14 @@ fn is_space(b: u8) -> bool {
 // (`first_special`): sixteen bytes in the policy's wasm build, with wasm's SIMD (`simd128`,
 // which `.cargo/config.toml` enables and every wasmtime, so policy-server, runs); eight in a
 // `u64` (SWAR) where that is not available, as in the tests and fuzzing on the host. Both
-// stop at the same bytes.
+// stop at the same bytes; the e2e test `policy_wasm_string_scan_stops_where_serde_json_does`
+// checks the wasm's.
+//
+// Kept because it pays (2026-12-06, at a81e392, docs/performance.md): against the SWAR scan
+// in the same wasm, under the real `kwctl run`, the policy's own instructions (kwctl's
+// `PolicyEvaluator::validate` less the no-op's) are 8% fewer on the bench's Pod (89.4k
+// against 96.5k) and 14% fewer on its 35-container Deployment (0.968M against 1.125M); in
+// wasm instructions (fuel), 13% and 15%. Scanning a byte at a time costs 86% more fuel.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use simd::{CHUNK, first_special};
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -449,14 +456,7 @@ impl<'a> Scanner<'a> {
         let start = space(self.bytes, self.at);
         let end = skip_value(self.bytes, start)?;
         self.at = end;
-        // Taking the value's slice (a bounds check) changes nothing here, but without it the
-        // wasm build of the scanning loop above came out 17% slower in instructions (the
-        // code Cranelift makes of LLVM's slightly different output; docs/performance.md).
-        let text: &[u8] = &self.bytes[start..end];
-        Ok(Span {
-            start,
-            end: start + text.len(),
-        })
+        Ok(Span { start, end })
     }
 
     /// Why the scanner stopped: the path of the field it was reading (`["request", "object",
