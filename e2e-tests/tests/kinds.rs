@@ -18,10 +18,11 @@ fn sample(kind: &Kind) -> String {
     format!("{}.json", kind.kind.to_lowercase())
 }
 
-/// Whether a rule of `metadata.yml` sends `resource` of `kind`'s group and version.
-fn has_rule(metadata: &Value, kind: &Kind, resource: &str) -> bool {
+/// Whether one of `rules` (as `metadata.yml` writes them) sends `resource` of `kind`'s group
+/// and version.
+fn has_rule(rules: &Value, kind: &Kind, resource: &str) -> bool {
     let has = |v: &Value, s: &str| v.as_array().is_some_and(|a| a.iter().any(|x| x == s));
-    metadata["rules"].as_array().unwrap().iter().any(|rule| {
+    rules.as_array().unwrap().iter().any(|rule| {
         has(&rule["apiGroups"], kind.group)
             && has(&rule["apiVersions"], kind.version)
             && has(&rule["resources"], resource)
@@ -39,22 +40,26 @@ fn listed(text: &Value) -> Vec<String> {
 
 #[test]
 fn every_kind_has_a_rule_for_it_and_its_subresources() {
-    let metadata = yaml("metadata.yml");
-    for kind in KINDS {
-        assert!(
-            has_rule(&metadata, kind, kind.resource),
-            "metadata.yml has no rule for {} ({}/{} {})",
-            kind.kind,
-            kind.group,
-            kind.version,
-            kind.resource
-        );
-        for sub in kind.subresources {
-            let resource = format!("{}/{sub}", kind.resource);
-            assert!(
-                has_rule(&metadata, kind, &resource),
-                "metadata.yml has no rule for {resource}"
+    let metadata = yaml("metadata.yml")["rules"].clone();
+    // Artifact Hub's copy of the rules, as `kwctl scaffold artifacthub` writes it (YAML text).
+    let copy = yaml("artifacthub-pkg.yml")["annotations"]["kubewarden/rules"].clone();
+    let copy: Value = serde_norway::from_str(copy.as_str().unwrap()).unwrap();
+    for (file, rules) in [("metadata.yml", &metadata), ("artifacthub-pkg.yml", &copy)] {
+        for kind in KINDS {
+            let resources = std::iter::once(kind.resource.to_owned()).chain(
+                kind.subresources
+                    .iter()
+                    .map(|s| format!("{}/{s}", kind.resource)),
             );
+            for resource in resources {
+                assert!(
+                    has_rule(rules, kind, &resource),
+                    "{file} has no rule for {} ({}/{} {resource})",
+                    kind.kind,
+                    kind.group,
+                    kind.version,
+                );
+            }
         }
     }
 }
