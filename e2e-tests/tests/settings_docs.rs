@@ -81,4 +81,22 @@ fn documented_settings_are_the_policys_settings() {
     }
     let verdict = policy.validate_settings(&Value::Object(all)).unwrap();
     assert!(verdict.valid, "{verdict:?}");
+
+    // And every key the policy takes is documented: its refusal of an unknown key lists them.
+    let verdict = policy
+        .validate_settings(&json!({"notASetting": true}))
+        .unwrap();
+    let message = verdict.message.unwrap_or_default();
+    let taken: BTreeSet<String> = message
+        .split_once("expected one of ")
+        .map(|(_, list)| list.split(" at line").next().unwrap_or(list))
+        .unwrap_or_else(|| panic!("no key list in {message:?}"))
+        .split(", ")
+        .map(|k| k.trim_matches('`').to_owned())
+        .collect();
+    assert_eq!(
+        taken,
+        readme_keys(),
+        "the policy's settings vs the README table"
+    );
 }
