@@ -28,30 +28,17 @@ pub struct ObjectImages<'a> {
     pub images: Option<Vec<ImageEntry<'a>>>,
 }
 
-/// The lists of a pod spec that hold images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ImageList {
-    Containers,
-    InitContainers,
-    EphemeralContainers,
-    /// Image volumes (`volumes[].image`).
-    Volumes,
-}
-
-impl scan::Field for ImageList {
-    const NAMES: &'static [&'static str] = &[
-        "containers",
-        "initContainers",
-        "ephemeralContainers",
-        "volumes",
-    ];
-    const ALL: &'static [Self] = &[
-        ImageList::Containers,
-        ImageList::InitContainers,
-        ImageList::EphemeralContainers,
-        ImageList::Volumes,
-    ];
-}
+json_fields!(
+    /// The lists of a pod spec that hold images, with their keys.
+    #[derive(Hash)]
+    pub ImageList {
+        Containers = "containers",
+        InitContainers = "initContainers",
+        EphemeralContainers = "ephemeralContainers",
+        /// Image volumes (`volumes[].image`).
+        Volumes = "volumes",
+    }
+);
 
 impl ImageList {
     /// The list's key in a pod spec.

@@ -410,7 +410,8 @@ fn reject(message: String, code: Option<u16>) -> ValidationResponse {
 mod tests {
     use super::*;
 
-    const NONE: &Context = &Context {
+    /// A request whose lookups went 6 of 10 within a 900 ms budget.
+    const CONTEXT: &Context = &Context {
         pins: PinTally {
             budget_ms: 900,
             wanted: 10,
@@ -456,7 +457,7 @@ mod tests {
     #[test]
     fn message_names_place_image_reason_and_fix() {
         assert_eq!(
-            v(Problem::Tag(TagVerdict::NoTag)).message(NONE),
+            v(Problem::Tag(TagVerdict::NoTag)).message(CONTEXT),
             "spec.template.spec.initContainers[0] \"init\" image \"busybox\": no tag, so it floats like :latest; use a version tag or pin a digest"
         );
         let pp = Violation {
@@ -469,7 +470,7 @@ mod tests {
             })
         };
         assert_eq!(
-            pp.message(NONE),
+            pp.message(CONTEXT),
             "spec.template.spec.initContainers[0] image volume \"busybox\": pullPolicy IfNotPresent by default, not Always; set pullPolicy: Always or pin a digest; any other lets a node run a stale or another tenant's cached image"
         );
     }
@@ -478,14 +479,14 @@ mod tests {
     fn every_line_of_a_problem_says_its_one_reason() {
         for problem in every_problem() {
             let violation = v(problem.clone());
-            let reason = problem.reason("imagePullPolicy", usize::MAX, NONE);
-            assert!(violation.message(NONE).contains(&reason), "{reason}");
+            let reason = problem.reason("imagePullPolicy", usize::MAX, CONTEXT);
+            assert!(violation.message(CONTEXT).contains(&reason), "{reason}");
             let remedy = Remedy::Warn;
             assert!(
-                violation.audit_line(remedy, NONE).contains(&reason),
+                violation.audit_line(remedy, CONTEXT).contains(&reason),
                 "{reason}"
             );
-            let warning = violation.warning(NONE);
+            let warning = violation.warning(CONTEXT);
             assert!(warning.chars().count() <= WARNING_MAX, "{warning}");
             if reason.chars().count() < 60 {
                 assert!(warning.ends_with(&reason), "{warning} / {reason}");
@@ -499,7 +500,7 @@ mod tests {
             tag: "v1".into(),
             glob: "*".into(),
         }))
-        .message(NONE);
+        .message(CONTEXT);
         assert!(
             m.ends_with(": a digest is required (mutableTags \"*\"); pin a digest"),
             "{m}"
@@ -514,23 +515,23 @@ mod tests {
             pin_would_do: false,
         });
         assert_eq!(
-            pp.audit_line(Remedy::SetAlways, NONE),
+            pp.audit_line(Remedy::SetAlways, CONTEXT),
             "spec.template.spec.initContainers[0] \"init\" image \"busybox\": imagePullPolicy IfNotPresent, not Always; admission sets Always"
         );
         assert_eq!(
-            v(Problem::Tag(TagVerdict::Immutable)).audit_line(Remedy::Pin, NONE),
+            v(Problem::Tag(TagVerdict::Immutable)).audit_line(Remedy::Pin, CONTEXT),
             "spec.template.spec.initContainers[0] \"init\" image \"busybox\": tag not pinned to a digest; admission pins it"
         );
         assert!(
             v(Problem::Tag(TagVerdict::NoTag))
-                .audit_line(Remedy::Pin, NONE)
+                .audit_line(Remedy::Pin, CONTEXT)
                 .ends_with(
                     ": no tag, so it floats like :latest, not pinned to a digest; admission pins it"
                 )
         );
         let unlisted = v(Problem::Tag(TagVerdict::Unlisted { tag: "x".into() }));
         assert!(
-            unlisted.audit_line(Remedy::Reject, NONE).ends_with(
+            unlisted.audit_line(Remedy::Reject, CONTEXT).ends_with(
                 ": tag \"x\" matches none of immutableTagPatterns; admission rejects it"
             )
         );
@@ -559,7 +560,7 @@ mod tests {
             glob: "latest".into(),
         }));
         long.image = format!("registry.example.com/{}/app:latest", "team".repeat(40));
-        let w = long.warning(NONE);
+        let w = long.warning(CONTEXT);
         assert!(w.chars().count() <= WARNING_MAX, "{} {w}", w.len());
         assert!(
             w.starts_with("spec.template.spec.initContainers[0] \"registry.exampl"),
@@ -575,10 +576,10 @@ mod tests {
                 defaulted: false,
                 pin_would_do: false
             })
-            .warning(NONE),
+            .warning(CONTEXT),
             "spec.template.spec.initContainers[0] \"busybox\": imagePullPolicy Never, not Always"
         );
-        let failed = v(Problem::PinFailed("x".repeat(300))).warning(NONE);
+        let failed = v(Problem::PinFailed("x".repeat(300))).warning(CONTEXT);
         assert!(failed.chars().count() <= WARNING_MAX, "{failed}");
         assert!(
             failed.contains("\"busybox\": cannot pin it to a digest: x"),
@@ -613,12 +614,12 @@ mod tests {
 
     #[test]
     fn budget_messages_give_the_tally_and_the_fix() {
-        let m = v(Problem::PinBudget).message(NONE);
+        let m = v(Problem::PinBudget).message(CONTEXT);
         assert_eq!(
             m,
             "spec.template.spec.initContainers[0] \"init\" image \"busybox\": not resolved within the 900 ms pin budget; 6 of 10 resolved; retry (the host caches resolved digests for 60 s), or raise the policy's timeoutEvalSeconds and pinBudgetMilliseconds together"
         );
-        let w = v(Problem::PinBudget).warning(NONE);
+        let w = v(Problem::PinBudget).warning(CONTEXT);
         assert!(
             w.ends_with("not resolved within the 900 ms pin budget; 6 of 10 resolved")
                 && w.len() <= WARNING_MAX,

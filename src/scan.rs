@@ -40,10 +40,14 @@ pub trait Field: Copy + 'static {
 /// Declares an enum of the fields a reader reads, each with its JSON name:
 /// `json_fields!(ContainerField { Name = "name", Image = "image" });`
 macro_rules! json_fields {
-    ($(#[$doc:meta])* $vis:vis $name:ident { $($variant:ident = $key:literal),+ $(,)? }) => {
+    (
+        $(#[$doc:meta])* $vis:vis $name:ident {
+            $($(#[$variant_doc:meta])* $variant:ident = $key:literal),+ $(,)?
+        }
+    ) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        $vis enum $name { $($variant),+ }
+        $vis enum $name { $($(#[$variant_doc])* $variant),+ }
 
         impl $crate::scan::Field for $name {
             const NAMES: &'static [&'static str] = &[$($key),+];
