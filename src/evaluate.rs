@@ -1,44 +1,54 @@
 //! Evaluating one admission request, in steps that each return what they found:
 //! - [`triage`]: what the request asks to judge ([`Subject`]), or nothing (an acceptance);
 //! - [`Before`]: on UPDATE, what each named image was, so that unchanged ones are skipped;
-//! - [`Judge::image`]: one judgement per image: exemption, tag, pin, pull policy, each step
-//!   matching on the setting that decides what admission does about what it finds;
+//! - [`Judge::image`]: one judgement per image: exemption, tag, pin, pull policy and, in a
+//!   Pod's audit, drift between the replicas of its controller, each step matching on the
+//!   setting that decides what admission does about what it finds;
 //! - [`Judge::route`]: the one router, from what admission does to rejections, warnings and
 //!   field edits, or, in a background audit, to the audit's list;
 //! - [`Judged::into_answer`]: the answer, with the edits spliced into the object's text.
 //!
 //! In a background audit the answer is one rejection that says what admission does about each
 //! image, with no mutation and no registry lookup (docs/design.md, "Background audit").
+//!
+//! The replicas of a Pod's controller are listed through the host at most once per request,
+//! and only by a step that needs them: a pin (`pinFromReplicas`) or, in an audit, drift
+//! (docs/design.md, "Same bytes on every replica").
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use kubewarden_policy_sdk::response::ValidationResponse;
 
+use crate::host::Host;
 use crate::mutate::{self, Edit, FieldEdit};
-use crate::pin::{DigestResolver, PinError, Pinner, kept_pin, pinned_reference};
+use crate::pin::{ManifestKind, PinError, Pinner, kept_pin, pinned_reference};
+use crate::pods::PodFacts;
 use crate::podspec::{ImageEntry, ImageList, ObjectImages, PodSpecPath};
 use crate::reference::ImageRef;
+use crate::replicas::{self, Replicas};
 use crate::request::{self, Object, Request};
-use crate::response::{self, Answer, Context, Findings, PinRecord, Problem, Remedy, Violation};
+use crate::response::{
+    self, Answer, Context, Findings, PinRecord, PinSource, Problem, Remedy, Violation,
+};
 use crate::rules::{self, ExemptionKey, TagVerdict};
 use crate::scan::Span;
 use crate::settings::{self, MutableTagAction, PinFailureAction, PullPolicyAction, Settings};
 
 /// The answer to a `validate` payload, as the bytes the host reads. Every input gets an
 /// answer; none panics.
-pub fn validate_bytes(payload: &[u8], resolver: &dyn DigestResolver) -> Vec<u8> {
+pub fn validate_bytes(payload: &[u8], resolver: &dyn Host) -> Vec<u8> {
     answer(payload, resolver).to_bytes()
 }
 
 /// The answer to a `validate` payload as a `ValidationResponse` (for tests: it is read back
 /// from the bytes the host gets, so the mutated object is the one the host reads).
-pub fn validate(payload: &[u8], resolver: &dyn DigestResolver) -> ValidationResponse {
+pub fn validate(payload: &[u8], resolver: &dyn Host) -> ValidationResponse {
     answer(payload, resolver).read_back()
 }
 
 /// Evaluates a `validate` payload.
-pub fn answer(payload: &[u8], resolver: &dyn DigestResolver) -> Answer {
+pub fn answer(payload: &[u8], resolver: &dyn Host) -> Answer {
     judge(payload, resolver)
         .and_then(Judged::into_answer)
         .unwrap_or_else(|e| response::refuse(e).into())
@@ -46,10 +56,7 @@ pub fn answer(payload: &[u8], resolver: &dyn DigestResolver) -> Answer {
 
 /// For the tests' tree-based oracle: when admission edits the object, the object's JSON text
 /// and the edits the answer splices into it.
-pub fn mutation<'a>(
-    payload: &'a [u8],
-    resolver: &dyn DigestResolver,
-) -> Option<(&'a [u8], Vec<Edit>)> {
+pub fn mutation<'a>(payload: &'a [u8], resolver: &dyn Host) -> Option<(&'a [u8], Vec<Edit>)> {
     let m = judge(payload, resolver).ok()?.mutation?;
     Some((&payload[m.object.start..m.object.end], m.edits))
 }
@@ -91,7 +98,7 @@ impl Mutation<'_> {
     }
 }
 
-fn judge<'a>(payload: &'a [u8], resolver: &dyn DigestResolver) -> Result<Judged<'a>, String> {
+fn judge<'a>(payload: &'a [u8], resolver: &dyn Host) -> Result<Judged<'a>, String> {
     // The pin budget counts from here: the host's deadline counts the whole evaluation.
     let started = resolver.now();
     let read = request::read(payload)?;
@@ -106,7 +113,18 @@ fn judge<'a>(payload: &'a [u8], resolver: &dyn DigestResolver) -> Result<Judged<
     };
     let before = Before::of(subject.old);
     let pinner = Pinner::new(resolver, started, settings.pin_budget);
-    let mut judge = Judge::new(&settings, subject.audit, subject.path, pinner);
+    let replicas = Replicas::of(&subject.pod, subject.namespace.as_deref());
+    let mut judge = Judge {
+        settings: &settings,
+        audit: subject.audit,
+        path: subject.path,
+        host: resolver,
+        pinner,
+        pod: &subject.pod,
+        replicas,
+        findings: Findings::default(),
+        edits: Vec::new(),
+    };
     for entry in &subject.images {
         match before.of_entry(entry) {
             Some(old) if old.image() == entry.image() && old.policy() == entry.pull_policy() => {}
@@ -128,6 +146,9 @@ struct Subject<'a> {
     object: Span,
     /// The old object's images, on UPDATE.
     old: Option<ObjectImages<'a>>,
+    /// A Pod's metadata and status (empty for other kinds).
+    pod: PodFacts<'a>,
+    namespace: Option<Cow<'a, str>>,
     audit: bool,
 }
 
@@ -139,6 +160,7 @@ fn triage(request: Request<'_>) -> Result<Option<Subject<'_>>, String> {
     let path = request.pod_spec_path();
     let Request {
         kind,
+        namespace,
         operation,
         object,
         old_object,
@@ -155,7 +177,7 @@ fn triage(request: Request<'_>) -> Result<Option<Subject<'_>>, String> {
     let Some(path) = path else {
         return Ok(None);
     };
-    let (images, object) = object_images(object, path, &kind, &operation)?;
+    let (images, pod, object) = object_images(object, path, &kind, &operation)?;
     let old = match old_object {
         Object::Read(read_as, old, _) if operation == "UPDATE" && read_as == path => Some(old),
         _ => None,
@@ -166,18 +188,21 @@ fn triage(request: Request<'_>) -> Result<Option<Subject<'_>>, String> {
         images,
         object,
         old,
+        pod,
+        namespace,
         audit,
     }))
 }
 
-/// The images of the request's object (read with the kind's pod spec path) and where its
-/// text is; an error for an object that is absent, of another kind, or without a pod spec.
+/// The images of the request's object (read with the kind's pod spec path), a Pod's metadata
+/// and status, and where its text is; an error for an object that is absent, of another kind,
+/// or without a pod spec.
 fn object_images<'a>(
     object: Object<'a>,
     path: PodSpecPath,
     kind: &str,
     operation: &str,
-) -> Result<(Vec<ImageEntry<'a>>, Span), String> {
+) -> Result<(Vec<ImageEntry<'a>>, PodFacts<'a>, Span), String> {
     let (found, span) = match object {
         Object::Read(read_as, images, span) if read_as == path => (images, span),
         Object::Absent => {
@@ -196,7 +221,7 @@ fn object_images<'a>(
     let images = found
         .images
         .ok_or_else(|| format!("the {kind} has no pod spec at {}", path.dotted()))?;
-    Ok((images, span))
+    Ok((images, found.pod, span))
 }
 
 /// An entry's image and pull policy as written (`None` when absent or `null`).
@@ -250,27 +275,21 @@ impl<'a> Before<'a> {
 }
 
 /// Judging the images of one request: the steps, and what they found so far.
-struct Judge<'s, 'r> {
+struct Judge<'s, 'r, 'p> {
     settings: &'s Settings,
     audit: bool,
     path: PodSpecPath,
+    host: &'r dyn Host,
     pinner: Pinner<'r>,
+    /// The judged Pod's metadata and status (empty for other kinds).
+    pod: &'p PodFacts<'p>,
+    /// The controller of the judged Pod, and its other replicas once listed.
+    replicas: Option<Replicas>,
     findings: Findings,
     edits: Vec<Edit>,
 }
 
-impl<'s, 'r> Judge<'s, 'r> {
-    fn new(settings: &'s Settings, audit: bool, path: PodSpecPath, pinner: Pinner<'r>) -> Self {
-        Judge {
-            settings,
-            audit,
-            path,
-            pinner,
-            findings: Findings::default(),
-            edits: Vec::new(),
-        }
-    }
-
+impl Judge<'_, '_, '_> {
     /// Judges one image: exemption and reference, tag (and pin), pull policy. `old_image`:
     /// the same entry's image in the old object, whose pin is kept (`keepPinsOnUpdate`).
     fn image(&mut self, entry: &ImageEntry<'_>, old_image: Option<&str>) {
@@ -282,6 +301,9 @@ impl<'s, 'r> Judge<'s, 'r> {
         let pinned = self.tag_step(entry, &image, old_image, &mut fields);
         if let Some((problem, remedy)) = self.pull_policy_step(entry, &image, pinned) {
             self.route(entry, problem, remedy, &mut fields);
+        }
+        if self.audit {
+            self.drift_step(entry, &image);
         }
         // A judged image always has its value in the object (an absent one is invalid).
         if let (false, Some(image)) = (fields.is_empty(), &entry.image) {
@@ -384,7 +406,8 @@ impl<'s, 'r> Judge<'s, 'r> {
     }
 
     /// The pinned reference of `written` (recorded for the audit log): the old object's pin
-    /// when it is exactly this reference plus a digest (sticky pin), else a lookup.
+    /// when it is exactly this reference plus a digest (sticky pin), else the digest the
+    /// controller's other replicas run (`pinFromReplicas`), else a lookup.
     fn pin(
         &mut self,
         entry: &ImageEntry<'_>,
@@ -392,16 +415,22 @@ impl<'s, 'r> Judge<'s, 'r> {
         old_image: Option<&str>,
     ) -> Result<String, Problem> {
         let kept = old_image.and_then(|old| Some((kept_pin(written, old)?, old)));
-        let (digest, pinned) = match kept {
-            Some((digest, old)) => (digest.to_owned(), old.to_owned()),
+        let (digest, pinned, source) = match kept {
+            Some((digest, old)) => (digest.to_owned(), old.to_owned(), PinSource::Kept),
             None => {
-                let digest = self.pinner.digest(written).map_err(|e| match e {
-                    PinError::OverBudget => Problem::PinBudget,
-                    PinError::Failed(why) => self.pin_failed(entry, written, why),
-                })?;
+                let (digest, source) = match self.from_replicas(entry, written) {
+                    Some(digest) => (digest, PinSource::Replicas),
+                    None => {
+                        let digest = self.pinner.digest(written).map_err(|e| match e {
+                            PinError::OverBudget => Problem::PinBudget,
+                            PinError::Failed(why) => self.pin_failed(entry, written, why),
+                        })?;
+                        (digest, PinSource::Registry)
+                    }
+                };
                 let pinned = pinned_reference(written, &digest)
                     .map_err(|why| self.pin_failed(entry, written, why))?;
-                (digest, pinned)
+                (digest, pinned, source)
             }
         };
         self.findings.pins.push(PinRecord {
@@ -409,9 +438,92 @@ impl<'s, 'r> Judge<'s, 'r> {
             index: entry.index,
             written: written.to_owned(),
             digest,
-            kept: kept.is_some(),
+            source,
         });
         Ok(pinned)
+    }
+
+    /// The digest the other replicas of the Pod's controller hold for this container: a pin
+    /// they run; else, a digest they run unpinned that the registry shows is not one
+    /// platform's manifest of an index ([`Judge::safe_to_pin`]). `None`: ask the registry.
+    /// Image volumes have no running digest in a Pod's status, so they are never pinned so.
+    fn from_replicas(&mut self, entry: &ImageEntry<'_>, written: &str) -> Option<String> {
+        if !self.settings.pin_from_replicas || entry.list == ImageList::Volumes {
+            return None;
+        }
+        let replicas = self.replicas.as_mut()?;
+        let controller = replicas.controller.clone();
+        let listed = replicas.list(self.host);
+        let (list, name) = (entry.list, entry.name());
+        if let Some(held) = replicas::held_pin(listed, list, name, written, &controller) {
+            return Some(held);
+        }
+        let running = replicas::running_unpinned(listed, list, name, written)?;
+        self.safe_to_pin(written, &running).then_some(running)
+    }
+
+    /// Whether a digest that replicas run unpinned may be pinned: CRI-O reports the digest of
+    /// the platform manifest it pulled from an index, and pinning that would leave nodes of
+    /// another platform unable to run the image. It is safe when the registry serves an index
+    /// for it, or an image manifest while the tag, too, names one image manifest (an image of
+    /// one platform). The lookups count against the pin budget.
+    fn safe_to_pin(&mut self, written: &str, digest: &str) -> bool {
+        let Ok(pinned) = pinned_reference(written, digest) else {
+            return false;
+        };
+        let safe = match self.pinner.manifest_kind(&pinned) {
+            Ok(ManifestKind::Index) => Ok(true),
+            Ok(ManifestKind::Image) => self
+                .pinner
+                .manifest_kind(written)
+                .map(|tag| tag == ManifestKind::Image),
+            Err(e) => Err(e),
+        };
+        match safe {
+            Ok(true) => true,
+            Ok(false) => {
+                crate::log::info(&format!(
+                    "{written:?}: the replicas run {digest}, one platform's manifest of the \
+                     tag's index, so the tag's digest is looked up"
+                ));
+                false
+            }
+            Err(e) => {
+                crate::log::info(&format!(
+                    "{written:?}: the replicas run {digest}, which could not be checked ({e:?}), \
+                     so the tag's digest is looked up"
+                ));
+                false
+            }
+        }
+    }
+
+    /// In a Pod's audit, drift: the controller's replicas (this Pod among them) running more
+    /// than one digest of this image's reference as written, whatever else the settings allow.
+    /// Only for a reference with a tag; a digest alone cannot drift.
+    fn drift_step(&mut self, entry: &ImageEntry<'_>, image: &ImageRef) {
+        if image.effective_tag().is_none() || entry.list == ImageList::Volumes {
+            return;
+        }
+        let Some(replicas) = self.replicas.as_mut() else {
+            return;
+        };
+        let controller = replicas.controller.clone();
+        let listed = replicas.list(self.host);
+        let (list, name) = (entry.list, entry.name());
+        let own = (
+            self.pod.meta.name.as_deref().unwrap_or(""),
+            self.pod.running(list, name),
+        );
+        let written = entry.image().unwrap_or("");
+        if let Some(drift) = replicas::drift(own, listed, list, name, written, &controller) {
+            self.route(
+                entry,
+                Problem::Drift(drift),
+                Remedy::Report,
+                &mut Vec::new(),
+            );
+        }
     }
 
     /// A failed lookup: logged, and the problem it is.
@@ -460,11 +572,19 @@ impl<'s, 'r> Judge<'s, 'r> {
         remedy: Remedy,
         fields: &mut Vec<FieldEdit>,
     ) {
+        let running = match self.audit {
+            true => self
+                .pod
+                .running(entry.list, entry.name())
+                .map(str::to_owned),
+            false => None,
+        };
         let violation = || Violation {
             place: entry.place(self.path),
             name: entry.name().to_owned(),
             image: entry.image().unwrap_or("").to_owned(),
             volume: entry.list == ImageList::Volumes,
+            running,
             problem,
         };
         match remedy {
@@ -476,7 +596,7 @@ impl<'s, 'r> Judge<'s, 'r> {
                 current: entry.pull_policy.as_ref().map(|f| f.span),
                 new: "Always".to_owned(),
             }),
-            Remedy::Pin => {}
+            Remedy::Pin | Remedy::Report => {}
         }
     }
 

@@ -2,12 +2,15 @@
 //! that was meant. This file only wires the waPC entry points; each module has one job.
 
 mod evaluate;
+mod host;
 mod kinds;
 mod log;
 mod mutate;
 mod pin;
+mod pods;
 mod podspec;
 mod reference;
+mod replicas;
 mod request;
 mod response;
 mod rules;
@@ -19,9 +22,9 @@ mod settings;
 #[doc(hidden)]
 pub mod testing {
     pub use crate::evaluate::{answer, mutation, validate, validate_bytes};
+    pub use crate::host::Host;
     pub use crate::kinds::{KINDS, Kind, PodSpecPath};
     pub use crate::mutate::{Edit, FieldEdit};
-    pub use crate::pin::DigestResolver;
     pub use crate::podspec::{ImageEntry, ImageList, StringField};
     pub use crate::reference::{ImageRef, RefError, check_digest};
     pub use crate::request::{Object, Payload, Request, read as read_payload};
@@ -45,7 +48,7 @@ pub extern "C" fn wapc_init() {
 }
 
 fn validate(payload: &[u8]) -> CallResult {
-    Ok(evaluate::validate_bytes(payload, &pin::HostCapability))
+    Ok(evaluate::validate_bytes(payload, &host::HostCapability))
 }
 
 /// Unlike the SDK's helper, a settings document that cannot be read is an invalid-settings

@@ -1,93 +1,13 @@
-//! Pinning tags to digests through the host capability `oci/v1/manifest_digest`, within a
-//! time budget the policy measures itself.
+//! Pinning tags to digests through the host capabilities `oci/v1/manifest_digest` and
+//! `oci/v1/oci_manifest`, within a time budget the policy measures itself.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kubewarden_policy_sdk::host_capabilities::oci::ManifestDigestResponse;
-use kubewarden_policy_sdk::{Error as SdkError, Result as SdkResult};
-
+use crate::host::Host;
+use crate::podspec::read_text;
 use crate::reference::check_digest;
-
-/// Resolves an image reference to the digest its registry serves for it, and tells the time.
-pub trait DigestResolver {
-    fn manifest_digest(&self, image: &str) -> Result<String, String>;
-
-    /// The monotonic clock the pin budget is measured with: in the policy, WASI's
-    /// `clock_time_get(MONOTONIC)`; tests give a clock of their own.
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-}
-
-/// The Kubewarden host: policy-server (or kwctl) asks the registry. A namespaced policy can be
-/// denied this capability; the host then answers with an error, which is a lookup failure.
-pub struct HostCapability;
-
-impl DigestResolver for HostCapability {
-    fn manifest_digest(&self, image: &str) -> Result<String, String> {
-        host_answer(
-            image,
-            kubewarden_policy_sdk::host_capabilities::oci::get_manifest_digest(image),
-        )
-    }
-}
-
-/// The digest the SDK read from the host's answer, or why there is none: for a failed host
-/// call, the host's own text, without the SDK's and waPC's prefixes.
-fn host_answer(image: &str, answer: SdkResult<ManifestDigestResponse>) -> Result<String, String> {
-    answer.map(|r| r.digest).map_err(|e| match e {
-        SdkError::HostCall { source, .. } => {
-            let text = source.to_string();
-            host_failure(image, text.strip_prefix("Host error: ").unwrap_or(&text))
-        }
-        other => host_failure(image, &other.to_string()),
-    })
-}
-
-/// The longest part of a host's error a violation carries, in characters.
-const HOST_CAUSE_MAX_CHARS: usize = 200;
-
-/// A failed lookup, from the host's error: the violation gets its first cause on one line, and
-/// the whole error, when that is more, goes to the log (the pin failure's own warning, which
-/// `evaluate` logs, carries the line). policy-evaluator answers a failed callback with
-/// `Callback evaluation failure: {e:?}`, anyhow's whole chain (`Caused by:`, `0: …`, and a
-/// backtrace when it runs with RUST_BACKTRACE set), which made one violation many lines.
-fn host_failure(image: &str, host_error: &str) -> String {
-    let cause = first_cause(host_error);
-    if cause != host_error {
-        crate::log::warn(&format!(
-            "oci/v1/manifest_digest could not resolve {image:?}: {host_error}"
-        ));
-    }
-    format!("the host could not resolve it through oci/v1/manifest_digest ({cause})")
-}
-
-/// The first line of a host's error (before `Caused by:` or a backtrace, even on the same
-/// line), with control characters and runs of whitespace made one space, and cut to
-/// [`HOST_CAUSE_MAX_CHARS`] characters, the cut marked with `…`.
-fn first_cause(host_error: &str) -> String {
-    let line = host_error
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default();
-    let line = ["Caused by:", "Stack backtrace:"]
-        .iter()
-        .fold(line, |l, marker| l.split(marker).next().unwrap_or(l));
-    let words: Vec<&str> = line
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let cause = words.join(" ");
-    if cause.is_empty() {
-        return "the host gave no reason".to_owned();
-    }
-    if cause.chars().count() <= HOST_CAUSE_MAX_CHARS {
-        return cause;
-    }
-    let kept: String = cause.chars().take(HOST_CAUSE_MAX_CHARS - 1).collect();
-    format!("{kept}…")
-}
+use crate::scan::{Scanner, json_fields};
 
 /// Why an image has no digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,8 +34,10 @@ pub struct PinTally {
 /// no lookup once the budget is spent, nor one that would end past it at the pace of the
 /// slowest lookup of this request so far.
 pub struct Pinner<'r> {
-    resolver: &'r dyn DigestResolver,
+    resolver: &'r dyn Host,
     resolved: HashMap<String, Result<String, PinError>>,
+    /// What `oci/v1/oci_manifest` answered, by reference.
+    manifests: HashMap<String, Result<ManifestKind, PinError>>,
     started: Instant,
     budget: Duration,
     slowest: Duration,
@@ -123,10 +45,11 @@ pub struct Pinner<'r> {
 
 impl<'r> Pinner<'r> {
     /// A pinner whose budget counts from `started` (when the request began to be judged).
-    pub fn new(resolver: &'r dyn DigestResolver, started: Instant, budget: Duration) -> Self {
+    pub fn new(resolver: &'r dyn Host, started: Instant, budget: Duration) -> Self {
         Pinner {
             resolver,
             resolved: HashMap::new(),
+            manifests: HashMap::new(),
             started,
             budget,
             slowest: Duration::ZERO,
@@ -139,22 +62,49 @@ impl<'r> Pinner<'r> {
         if let Some(r) = self.resolved.get(image) {
             return r.clone();
         }
-        let now = self.resolver.now();
-        let spent = now.saturating_duration_since(self.started);
-        let answer = if spent >= self.budget || spent + self.slowest > self.budget {
-            Err(PinError::OverBudget)
-        } else {
-            let answer = self.resolver.manifest_digest(image).and_then(|d| {
+        let answer = self.within_budget(|host| {
+            host.manifest_digest(image).and_then(|d| {
                 check_digest(&d)
                     .map(|()| d.clone())
                     .map_err(|e| format!("the host answered a malformed digest {d:?}: {e}"))
-            });
-            let took = self.resolver.now().saturating_duration_since(now);
-            self.slowest = self.slowest.max(took);
-            answer.map_err(PinError::Failed)
-        };
+            })
+        });
         self.resolved.insert(image.to_owned(), answer.clone());
         answer
+    }
+
+    /// Whether the registry serves an index or an image manifest for `image`
+    /// (`oci/v1/oci_manifest`), within the same budget as the digests (it is not counted among
+    /// the images wanted).
+    pub fn manifest_kind(&mut self, image: &str) -> Result<ManifestKind, PinError> {
+        if let Some(r) = self.manifests.get(image) {
+            return r.clone();
+        }
+        let answer = self.within_budget(|host| {
+            let manifest = host.oci_manifest(image)?;
+            ManifestKind::of(&manifest).ok_or_else(|| {
+                "the host answered what is neither an image manifest nor an index".to_owned()
+            })
+        });
+        self.manifests.insert(image.to_owned(), answer.clone());
+        answer
+    }
+
+    /// Makes one lookup unless the budget is spent, or the lookup would end past it at the
+    /// pace of the slowest lookup of this request so far.
+    fn within_budget<T>(
+        &mut self,
+        lookup: impl FnOnce(&dyn Host) -> Result<T, String>,
+    ) -> Result<T, PinError> {
+        let now = self.resolver.now();
+        let spent = now.saturating_duration_since(self.started);
+        if spent >= self.budget || spent + self.slowest > self.budget {
+            return Err(PinError::OverBudget);
+        }
+        let answer = lookup(self.resolver);
+        let took = self.resolver.now().saturating_duration_since(now);
+        self.slowest = self.slowest.max(took);
+        answer.map_err(PinError::Failed)
     }
 
     /// How the lookups went so far.
@@ -167,6 +117,50 @@ impl<'r> Pinner<'r> {
             wanted: self.resolved.len(),
             resolved: count(Result::is_ok),
             over_budget: count(|r| matches!(r, Err(PinError::OverBudget))),
+        }
+    }
+}
+
+/// What a registry serves for a reference: an index (of platform manifests) or one image
+/// manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestKind {
+    Index,
+    Image,
+}
+
+json_fields!(ManifestField {
+    MediaType = "mediaType",
+    Manifests = "manifests",
+    Layers = "layers",
+});
+
+impl ManifestKind {
+    /// Reads the host's answer to `oci/v1/oci_manifest`: its `mediaType` when it names an
+    /// index or a manifest (OCI's and Docker's), else an index by its `manifests`, an image
+    /// manifest by its `layers`; `None` for anything else.
+    pub fn of(manifest: &[u8]) -> Option<ManifestKind> {
+        let mut s = Scanner::new(manifest);
+        let (mut media_type, mut manifests, mut layers) = (None, false, false);
+        s.fields(|s, field| {
+            match field {
+                ManifestField::MediaType => media_type = read_text(s)?,
+                ManifestField::Manifests => manifests = !s.null()? && s.skip().is_ok(),
+                ManifestField::Layers => layers = !s.null()? && s.skip().is_ok(),
+            }
+            Ok(())
+        })
+        .ok()?;
+        match media_type.as_deref() {
+            Some(t) if t.ends_with("index.v1+json") || t.ends_with("manifest.list.v2+json") => {
+                Some(ManifestKind::Index)
+            }
+            Some(t) if t.ends_with("manifest.v1+json") || t.ends_with("manifest.v2+json") => {
+                Some(ManifestKind::Image)
+            }
+            _ if manifests && !layers => Some(ManifestKind::Index),
+            _ if layers && !manifests => Some(ManifestKind::Image),
+            _ => None,
         }
     }
 }
@@ -215,7 +209,7 @@ mod tests {
             Pinner::new(self, self.start, Duration::from_millis(budget_ms))
         }
     }
-    impl DigestResolver for Counting {
+    impl Host for Counting {
         fn manifest_digest(&self, image: &str) -> Result<String, String> {
             self.calls.borrow_mut().push(image.to_owned());
             self.clock.set(self.clock.get() + self.each);
@@ -304,103 +298,6 @@ mod tests {
         r.clock.set(Duration::from_millis(900));
         assert_eq!(r.pinner(900).digest("a:1"), Err(PinError::OverBudget));
         assert!(r.calls.borrow().is_empty());
-    }
-
-    /// What policy-evaluator answers when the registry fails: its callback error's `{:?}`,
-    /// anyhow's chain and, under RUST_BACKTRACE, a backtrace.
-    const POLICY_SERVER_ERROR: &str = "Callback evaluation failure: Fail to interact with OCI \
-        registry: Registry error: url https://registry.example.com/v2/app/manifests/1.0, \
-        envelope: OCI API errors: [OCI API error: manifest unknown]
-
-Caused by:
-    0: Registry error: url https://registry.example.com/v2/app/manifests/1.0, envelope: OCI API errors: [OCI API error: manifest unknown]
-    1: OCI API errors: [OCI API error: manifest unknown]
-    2: manifest unknown
-    3: HTTP status client error (404 Not Found)
-
-Stack backtrace:
-   0: anyhow::error::<impl core::convert::From<E> for anyhow::Error>::from
-             at /cargo/registry/src/anyhow-1.0.98/src/backtrace.rs:27:14
-   1: policy_evaluator::callback_handler::oci::get_oci_digest_cached::{{closure}}
-   2: tokio::runtime::task::core::Core<T,S>::poll
-   3: std::sys::pal::unix::thread::Thread::new::thread_start
-";
-
-    /// The failed host call as the SDK hands it over.
-    fn failed_host_call(host_error: &str) -> SdkError {
-        SdkError::HostCall {
-            operation: "oci.manifest_digest".into(),
-            source: Box::new(wapc_guest::errors::new(
-                wapc_guest::errors::ErrorKind::HostError(host_error.into()),
-            )),
-        }
-    }
-
-    /// policy-server behind `HostCapability`: every lookup fails with `POLICY_SERVER_ERROR`.
-    struct FailingPolicyServer;
-    impl DigestResolver for FailingPolicyServer {
-        fn manifest_digest(&self, image: &str) -> Result<String, String> {
-            host_answer(image, Err(failed_host_call(POLICY_SERVER_ERROR)))
-        }
-    }
-
-    #[test]
-    fn a_failed_pin_is_one_line_per_violation() {
-        let payload = r#"{"request":{"uid":"1","kind":{"group":"","version":"v1","kind":"Pod"},
-            "operation":"CREATE","userInfo":{"username":"alice"},
-            "object":{"spec":{"containers":[
-                {"name":"a","image":"registry.example.com/app:1.0","imagePullPolicy":"Always"},
-                {"name":"b","image":"registry.example.com/db:2.0","imagePullPolicy":"Always"}]}}},
-            "settings":{"pinImmutableTags":true}}"#;
-        let r = crate::evaluate::validate(payload.as_bytes(), &FailingPolicyServer);
-        assert!(!r.accepted);
-        let m = r.message.unwrap();
-        let lines: Vec<&str> = m.lines().collect();
-        assert_eq!(lines.len(), 2, "{m}");
-        for (line, image) in lines.iter().zip(["app:1.0", "db:2.0"]) {
-            assert!(line.contains(image), "{line}");
-            assert!(
-                line.contains("manifest_digest (Callback evaluation failure: Fail to interact"),
-                "{line}"
-            );
-        }
-        assert!(!m.contains("Caused by") && !m.contains("backtrace"), "{m}");
-    }
-
-    #[test]
-    fn a_host_error_becomes_its_first_cause_on_one_line() {
-        let m = host_answer(
-            "registry.example.com/app:1.0",
-            Err(failed_host_call(POLICY_SERVER_ERROR)),
-        )
-        .unwrap_err();
-        assert_eq!(
-            m,
-            "the host could not resolve it through oci/v1/manifest_digest (Callback evaluation \
-             failure: Fail to interact with OCI registry: Registry error: url \
-             https://registry.example.com/v2/app/manifests/1.0, envelope: OCI API errors: [OCI \
-             API error: manifest unknown])"
-        );
-        assert!(!m.contains('\n'));
-    }
-
-    #[rstest::rstest]
-    #[case::chain_on_one_line("registry down Caused by: 0: refused", "registry down")]
-    #[case::backtrace_on_one_line("registry down Stack backtrace: 0: x", "registry down")]
-    #[case::leading_blank_lines("\n \n  registry down\n\nCaused by:\n  x", "registry down")]
-    #[case::whitespace_and_controls("a\t\tb \u{1b}[31m c\r", "a b [31m c")]
-    #[case::nothing(" \n\nCaused by:\n    0: x", "the host gave no reason")]
-    fn a_first_cause_is_one_clean_line(#[case] host_error: &str, #[case] cause: &str) {
-        assert_eq!(first_cause(host_error), cause);
-    }
-
-    #[test]
-    fn a_long_first_cause_is_cut_at_200_characters() {
-        let exactly = "é".repeat(HOST_CAUSE_MAX_CHARS);
-        assert_eq!(first_cause(&exactly), exactly);
-        let cut = first_cause(&format!("{exactly}x\nCaused by: y"));
-        assert_eq!(cut.chars().count(), HOST_CAUSE_MAX_CHARS);
-        assert_eq!(cut, format!("{}…", "é".repeat(HOST_CAUSE_MAX_CHARS - 1)));
     }
 
     #[test]

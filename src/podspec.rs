@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 pub use crate::kinds::PodSpecPath;
+use crate::pods::{self, PodFacts};
 use crate::scan::{self, Scanner, Span, json_fields};
 use crate::settings::ContainerType;
 
@@ -21,11 +22,13 @@ pub struct StringField<'a> {
 }
 
 /// What one pass over an object finds: the kind it says it is and the images of its pod spec
-/// (`None` when the object has no pod spec where its kind puts it).
+/// (`None` when the object has no pod spec where its kind puts it); for a Pod, its metadata
+/// and status as far as replicas are compared (`pods.rs`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct ObjectImages<'a> {
     pub kind: Option<Cow<'a, str>>,
     pub images: Option<Vec<ImageEntry<'a>>>,
+    pub pod: PodFacts<'a>,
 }
 
 json_fields!(
@@ -155,10 +158,20 @@ pub fn read_object<'a>(s: &mut Scanner<'a>, path: PodSpecPath) -> scan::Result<O
     let mut found = ObjectImages {
         kind: None,
         images: None,
+        pod: PodFacts::default(),
     };
-    s.fields_in(&["kind", first], |s, name| {
+    // A Pod's metadata and status are read too; another kind's are skipped.
+    let pod = ["kind", first, "metadata", "status"];
+    let names = if path == PodSpecPath::POD {
+        &pod[..]
+    } else {
+        &pod[..2]
+    };
+    s.fields_in(names, |s, name| {
         match name {
             "kind" => found.kind = read_text(s)?,
+            "metadata" => found.pod.meta = pods::read_metadata(s)?,
+            "status" => found.pod.running = pods::read_status(s)?,
             _ => found.images = read_path(s, rest)?,
         }
         Ok(())
@@ -187,7 +200,7 @@ fn read_path<'a>(
 
 /// The images of a pod spec, list by list in the order of [`ImageList`]'s variants, whatever
 /// the order of the lists in the text.
-fn read_pod_spec<'a>(s: &mut Scanner<'a>) -> scan::Result<Vec<ImageEntry<'a>>> {
+pub fn read_pod_spec<'a>(s: &mut Scanner<'a>) -> scan::Result<Vec<ImageEntry<'a>>> {
     let mut lists: [Vec<ImageEntry<'a>>; 4] = Default::default();
     s.fields(|s, list: ImageList| {
         if s.null()? {

@@ -18,6 +18,7 @@ use crate::scan::{self, Scanner, Span, Stop, Why, json_fields};
 json_fields!(PayloadField { Request = "request", Settings = "settings" });
 json_fields!(RequestField {
     Kind = "kind",
+    Namespace = "namespace",
     SubResource = "subResource",
     Operation = "operation",
     Object = "object",
@@ -54,6 +55,7 @@ pub struct GroupVersionKind<'a> {
 #[derive(Debug, Default)]
 pub struct Request<'a> {
     pub kind: Option<GroupVersionKind<'a>>,
+    pub namespace: Option<Cow<'a, str>>,
     pub sub_resource: Option<Cow<'a, str>>,
     pub operation: Option<Cow<'a, str>>,
     pub object: Object<'a>,
@@ -181,6 +183,7 @@ fn read_request<'a>(s: &mut Scanner<'a>, r: &mut Request<'a>) -> scan::Result<()
     s.fields(|s, field| {
         match field {
             RequestField::Kind => r.kind = read_gvk(s)?,
+            RequestField::Namespace => r.namespace = read_text(s)?,
             RequestField::SubResource => r.sub_resource = read_text(s)?,
             RequestField::Operation => r.operation = read_text(s)?,
             RequestField::Object => r.object = read_object_field(r, s, true)?,

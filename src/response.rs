@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use kubewarden_policy_sdk::response::ValidationResponse;
 
 use crate::pin::PinTally;
+use crate::replicas::Drift;
 use crate::rules::TagVerdict;
 
 /// Longest warning, in characters: under the 120 Kubernetes asks warnings to stay under (it
@@ -42,6 +43,9 @@ pub enum Problem {
     /// Pinning was asked for and the pin budget was spent before this image was looked up
     /// (the words give the request's tally).
     PinBudget,
+    /// The replicas of the Pod's controller run more than one digest of this reference (found
+    /// by a background audit only).
+    Drift(Drift),
 }
 
 /// What admission does about a problem: the configured action that applies to it.
@@ -55,18 +59,60 @@ pub enum Remedy {
     Pin,
     /// Sets the pull policy to Always.
     SetAlways,
+    /// Nothing at admission: a background audit reports it (drift).
+    Report,
 }
 
 impl Remedy {
-    /// What an audit line says admission does.
-    fn words(self) -> &'static str {
+    /// What an audit line says admission does; `None` when admission has no part in it.
+    fn words(self) -> Option<&'static str> {
         match self {
-            Remedy::Reject => "admission rejects it",
-            Remedy::Warn => "admission warns",
-            Remedy::Pin => "admission pins it",
-            Remedy::SetAlways => "admission sets Always",
+            Remedy::Reject => Some("admission rejects it"),
+            Remedy::Warn => Some("admission warns"),
+            Remedy::Pin => Some("admission pins it"),
+            Remedy::SetAlways => Some("admission sets Always"),
+            Remedy::Report => None,
         }
     }
+}
+
+/// Hex digits of a digest an audit line shows, as `docker images` and `crictl images` show
+/// image IDs.
+const SHORT_DIGEST_HEX: usize = 12;
+/// Replicas an audit line names for one digest; the others are counted.
+const DRIFT_NAMES_MAX: usize = 3;
+
+/// `sha256:4f2a8c9d1e0b…`
+fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, hex)) if hex.len() > SHORT_DIGEST_HEX => {
+            format!("{algorithm}:{}…", &hex[..SHORT_DIGEST_HEX])
+        }
+        _ => digest.to_owned(),
+    }
+}
+
+/// `sha256:aaaa… (web-a, web-b), sha256:bbbb… (web-c and 2 more)`
+fn drift_words(drift: &Drift) -> String {
+    let each = drift.digests.iter().map(|(digest, names)| {
+        let shown = names
+            .iter()
+            .take(DRIFT_NAMES_MAX)
+            .cloned()
+            .collect::<Vec<_>>();
+        let more = match names.len().saturating_sub(DRIFT_NAMES_MAX) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        format!("{} ({}{more})", short_digest(digest), shown.join(", "))
+    });
+    format!(
+        "{} replicas of {} run {} digests: {}",
+        drift.replicas,
+        drift.controller,
+        drift.digests.len(),
+        each.collect::<Vec<_>>().join(", ")
+    )
 }
 
 /// What the words of a problem depend on beyond the problem itself.
@@ -115,6 +161,7 @@ impl Problem {
                     t.budget_ms, t.resolved, t.wanted
                 )
             }
+            Problem::Drift(drift) => drift_words(drift),
         }
     }
 
@@ -149,6 +196,9 @@ impl Problem {
             Problem::PinBudget => "retry (the host caches resolved digests for 60 s), or raise \
                  the policy's timeoutEvalSeconds and pinBudgetMilliseconds together"
                 .to_owned(),
+            Problem::Drift(_) => "pin a digest in the controller's template, then replace the \
+                 replicas that run another (pinFromReplicas pins new ones to the most run)"
+                .to_owned(),
         }
     }
 }
@@ -163,6 +213,8 @@ pub struct Violation {
     pub image: String,
     /// An image volume rather than a container.
     pub volume: bool,
+    /// In a Pod's audit, the digest its container runs (`status…imageID`), when known.
+    pub running: Option<String>,
     pub problem: Problem,
 }
 
@@ -189,23 +241,30 @@ impl Violation {
     fn subject(&self) -> String {
         let what = if self.volume { "image volume" } else { "image" };
         let image = elide(&self.image, MESSAGE_IMAGE_MAX);
+        let running = match &self.running {
+            Some(digest) => format!(" (running {})", short_digest(digest)),
+            None => String::new(),
+        };
         if self.name.is_empty() {
-            format!("{} {what} {image:?}", self.place)
+            format!("{} {what} {image:?}{running}", self.place)
         } else {
             let name = elide(&self.name, MESSAGE_IMAGE_MAX);
-            format!("{} {name:?} {what} {image:?}", self.place)
+            format!("{} {name:?} {what} {image:?}{running}", self.place)
         }
     }
 
-    /// One line of a background audit's rejection, for a PolicyReport: the place, the image,
-    /// what is wrong and what admission does about it.
-    /// `<place> "<name>" image "<image>": <reason>; admission <does>`
+    /// One line of a background audit's rejection, for a PolicyReport: the place, the image
+    /// (and in a Pod, the digest it runs), what is wrong and what admission does about it.
+    /// `<place> "<name>" image "<image>" (running sha256:…): <reason>; admission <does>`
     pub fn audit_line(&self, remedy: Remedy, context: &Context) -> String {
         let mut reason = self.reason(AUDIT_TAG_MAX, context);
         if remedy == Remedy::Pin && self.problem != Problem::Tag(TagVerdict::Immutable) {
             reason.push_str(", not pinned to a digest");
         }
-        format!("{}: {reason}; {}", self.subject(), remedy.words())
+        match remedy.words() {
+            Some(words) => format!("{}: {reason}; {words}", self.subject()),
+            None => format!("{}: {reason}", self.subject()),
+        }
     }
 
     /// One short line for a Kubernetes warning, at most `WARNING_MAX` characters:
@@ -323,8 +382,18 @@ pub struct PinRecord {
     pub index: usize,
     pub written: String,
     pub digest: String,
-    /// Kept from the old object (sticky pin) rather than looked up.
-    pub kept: bool,
+    pub source: PinSource,
+}
+
+/// Where a pin's digest came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinSource {
+    /// The registry, asked through the host.
+    Registry,
+    /// The old object (a sticky pin).
+    Kept,
+    /// The other replicas of the Pod's controller.
+    Replicas,
 }
 
 impl PinRecord {
@@ -334,11 +403,16 @@ impl PinRecord {
         format!("pin.{}.{}", self.list, self.index)
     }
 
-    /// `app:1.0 -> sha256:…`, with ` (kept)` for a sticky pin; a long reference is shortened.
+    /// `app:1.0 -> sha256:…`, with ` (kept)` for a sticky pin and ` (from replicas)` for a
+    /// replicas' one; a long reference is shortened.
     pub fn value(&self) -> String {
-        let kept = if self.kept { " (kept)" } else { "" };
+        let source = match self.source {
+            PinSource::Registry => "",
+            PinSource::Kept => " (kept)",
+            PinSource::Replicas => " (from replicas)",
+        };
         format!(
-            "{} -> {}{kept}",
+            "{} -> {}{source}",
             elide(&self.written, MESSAGE_IMAGE_MAX),
             self.digest
         )
@@ -426,6 +500,7 @@ mod tests {
             name: "init".into(),
             image: "busybox".into(),
             volume: false,
+            running: None,
             problem,
         }
     }
@@ -462,6 +537,7 @@ mod tests {
         );
         let pp = Violation {
             volume: true,
+            running: None,
             name: String::new(),
             ..v(Problem::PullPolicy {
                 policy: "IfNotPresent".into(),
@@ -630,15 +706,19 @@ mod tests {
     #[test]
     fn pins_are_audited_on_acceptance_only() {
         let d = format!("sha256:{}", "ab".repeat(32));
-        let pin = |list, index, kept| PinRecord {
+        let pin = |list, index, source| PinRecord {
             list,
             index,
             written: "app:1.0".into(),
             digest: d.clone(),
-            kept,
+            source,
         };
         let out = Findings {
-            pins: vec![pin("containers", 0, false), pin("volumes", 3, true)],
+            pins: vec![
+                pin("containers", 0, PinSource::Registry),
+                pin("volumes", 3, PinSource::Kept),
+                pin("initContainers", 1, PinSource::Replicas),
+            ],
             ..Findings::default()
         };
         let a = out
@@ -648,15 +728,22 @@ mod tests {
             .unwrap();
         assert_eq!(a["pin.containers.0"], format!("app:1.0 -> {d}"));
         assert_eq!(a["pin.volumes.3"], format!("app:1.0 -> {d} (kept)"));
+        assert_eq!(
+            a["pin.initContainers.1"],
+            format!("app:1.0 -> {d} (from replicas)")
+        );
         let rejected = Findings {
             rejections: vec![v(Problem::Tag(TagVerdict::NoTag))],
-            pins: vec![pin("containers", 0, false)],
+            pins: vec![pin("containers", 0, PinSource::Registry)],
             ..Findings::default()
         };
         let answer = rejected.answer(Some(b"{}".to_vec()));
         assert!(answer.validation.audit_annotations.is_none());
         assert!(
-            pin("ephemeralContainers", usize::MAX, false).key().len() <= 63,
+            pin("ephemeralContainers", usize::MAX, PinSource::Registry)
+                .key()
+                .len()
+                <= 63,
             "annotation names are at most 63 characters"
         );
     }

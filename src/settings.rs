@@ -130,6 +130,7 @@ pub struct RawSettings {
     pub allow_if_not_present_when_pinned: bool,
     pub pin_budget_milliseconds: PinBudget,
     pub keep_pins_on_update: Option<bool>,
+    pub pin_from_replicas: Option<bool>,
     pub exempt_images: Vec<String>,
     pub exempt_containers: Vec<ExemptContainer>,
 }
@@ -195,6 +196,9 @@ pub struct Settings {
     pub allow_if_not_present_when_pinned: bool,
     pub pin_budget: std::time::Duration,
     pub keep_pins_on_update: bool,
+    /// A controller's new Pod is pinned to the digest its replicas hold and run
+    /// (docs/design.md, "Same bytes on every replica").
+    pub pin_from_replicas: bool,
     pub exempt_images: Vec<Glob>,
     pub exempt_containers: Vec<ExemptContainer>,
 }
@@ -265,6 +269,7 @@ impl Settings {
             allow_if_not_present_when_pinned: raw.allow_if_not_present_when_pinned,
             pin_budget: std::time::Duration::from_millis(raw.pin_budget_milliseconds.0),
             keep_pins_on_update: raw.keep_pins_on_update.unwrap_or(true),
+            pin_from_replicas: raw.pin_from_replicas.unwrap_or(true),
             exempt_images,
             exempt_containers: raw.exempt_containers,
         })

@@ -748,6 +748,7 @@ const KEYS: &[(&str, &str)] = &[
     ("allowIfNotPresentWhenPinned", "bool"),
     ("pinBudgetMilliseconds", "milliseconds"),
     ("keepPinsOnUpdate", "optional bool"),
+    ("pinFromReplicas", "optional bool"),
     ("exemptImages", "globs"),
     ("exemptContainers", "objects"),
 ];

@@ -8,13 +8,13 @@
 #[path = "../fuzz/src/oracle.rs"]
 mod oracle;
 
-use immutable_images::testing::DigestResolver;
+use immutable_images::testing::Host;
 use proptest::prelude::*;
 
 /// A registry that knows every tag: a digest made from the reference.
 struct EveryTag;
 
-impl DigestResolver for EveryTag {
+impl Host for EveryTag {
     fn manifest_digest(&self, image: &str) -> Result<String, String> {
         let h = image.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ b as u64).wrapping_mul(0x100_0000_01b3)

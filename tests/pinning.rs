@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use immutable_images::testing::DigestResolver;
+use immutable_images::testing::Host;
 use immutable_images::testing::validate;
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -131,7 +131,7 @@ struct CachingHost {
     cached: RefCell<HashSet<String>>,
 }
 
-impl DigestResolver for CachingHost {
+impl Host for CachingHost {
     fn manifest_digest(&self, image: &str) -> Result<String, String> {
         if self.cached.borrow().contains(image) {
             return self.registry.digests[image].clone();

@@ -3,7 +3,7 @@
 
 pub mod oracle;
 
-use immutable_images::testing::DigestResolver;
+use immutable_images::testing::Host;
 use immutable_images::testing::{Answer, answer, validate};
 use immutable_images::testing::{ImageRef, check_digest};
 use serde_json::Value;
@@ -66,7 +66,7 @@ impl FuzzResolver {
     }
 }
 
-impl DigestResolver for FuzzResolver {
+impl Host for FuzzResolver {
     fn manifest_digest(&self, image: &str) -> Result<String, String> {
         self.answer(image)
     }

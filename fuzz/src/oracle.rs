@@ -10,8 +10,8 @@
 //! includes this file.
 
 use immutable_images::testing::{
-    Answer, DigestResolver, Edit, ImageList, KINDS, Object, PodSpecPath, Request, Span,
-    StringField, mutation, read_payload,
+    Answer, Edit, Host, ImageList, KINDS, Object, PodSpecPath, Request, Span, StringField,
+    mutation, read_payload,
 };
 use serde_json::Value;
 
@@ -234,7 +234,7 @@ pub fn apply_tree(object: &str, edits: &[Edit]) -> Result<Value, String> {
 /// Evaluates `payload` and, when the answer is a mutation, checks that the spliced object is
 /// JSON and equals (as JSON values) what the tree-based mutation makes of the same edits.
 /// Returns whether there was a mutation.
-pub fn check_splice(payload: &[u8], resolver: &dyn DigestResolver) -> bool {
+pub fn check_splice(payload: &[u8], resolver: &dyn Host) -> bool {
     check_readers_agree(payload);
     check_spliced(
         payload,
@@ -245,7 +245,7 @@ pub fn check_splice(payload: &[u8], resolver: &dyn DigestResolver) -> bool {
 
 /// The checks of [`check_splice`] on the answer already given to `payload`; and, for a
 /// generated payload, that the policy read the pod spec where the generated object has it.
-pub fn check_spliced(payload: &[u8], answer: &Answer, resolver: &dyn DigestResolver) -> bool {
+pub fn check_spliced(payload: &[u8], answer: &Answer, resolver: &dyn Host) -> bool {
     check_pod_spec_found_by_shape(payload);
     let Some(spliced) = &answer.mutated else {
         return false;

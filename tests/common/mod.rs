@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use immutable_images::testing as evaluate;
-use immutable_images::testing::DigestResolver;
+use immutable_images::testing::Host;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
@@ -115,7 +115,7 @@ impl Registry {
     }
 }
 
-impl DigestResolver for Registry {
+impl Host for Registry {
     fn manifest_digest(&self, image: &str) -> Result<String, String> {
         self.calls.borrow_mut().push(image.to_owned());
         self.clock.set(self.clock.get() + self.latency);
