@@ -418,7 +418,7 @@ impl Judge<'_, '_, '_> {
         let (digest, pinned, source) = match kept {
             Some((digest, old)) => (digest.to_owned(), old.to_owned(), PinSource::Kept),
             None => {
-                let (digest, source) = match self.from_replicas(entry, written) {
+                let (digest, source) = match self.replicas_pin(entry, written) {
                     Some(digest) => (digest, PinSource::Replicas),
                     None => {
                         let digest = self.pinner.digest(written).map_err(|e| match e {
@@ -447,7 +447,7 @@ impl Judge<'_, '_, '_> {
     /// they run; else, a digest they run unpinned that the registry shows is not one
     /// platform's manifest of an index ([`Judge::safe_to_pin`]). `None`: ask the registry.
     /// Image volumes have no running digest in a Pod's status, so they are never pinned so.
-    fn from_replicas(&mut self, entry: &ImageEntry<'_>, written: &str) -> Option<String> {
+    fn replicas_pin(&mut self, entry: &ImageEntry<'_>, written: &str) -> Option<String> {
         if !self.settings.pin_from_replicas || entry.list == ImageList::Volumes {
             return None;
         }

@@ -29,9 +29,9 @@ json_fields!(
     /// The lists of a Pod's status that say what each container runs, in the order of
     /// [`ImageList`]'s container lists.
     StatusList {
-        ContainerStatuses = "containerStatuses",
-        InitContainerStatuses = "initContainerStatuses",
-        EphemeralContainerStatuses = "ephemeralContainerStatuses",
+        Containers = "containerStatuses",
+        Init = "initContainerStatuses",
+        Ephemeral = "ephemeralContainerStatuses",
     }
 );
 json_fields!(ContainerStatusField { Name = "name", ImageId = "imageID" });
@@ -41,9 +41,9 @@ json_fields!(ItemField { Metadata = "metadata", Spec = "spec", Status = "status"
 impl StatusList {
     fn image_list(self) -> ImageList {
         match self {
-            StatusList::ContainerStatuses => ImageList::Containers,
-            StatusList::InitContainerStatuses => ImageList::InitContainers,
-            StatusList::EphemeralContainerStatuses => ImageList::EphemeralContainers,
+            StatusList::Containers => ImageList::Containers,
+            StatusList::Init => ImageList::InitContainers,
+            StatusList::Ephemeral => ImageList::EphemeralContainers,
         }
     }
 }

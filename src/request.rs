@@ -28,7 +28,10 @@ json_fields!(RequestField {
 });
 json_fields!(GvkField { Group = "group", Kind = "kind" });
 
-/// An `object` or `oldObject` field as read.
+/// An `object` or `oldObject` field as read. At most two are built per request and none is
+/// kept in a collection, so the size of `Read` (a Pod's metadata and status with its images)
+/// costs nothing that boxing it would save.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Default)]
 pub enum Object<'a> {
     /// Absent or `null`.
