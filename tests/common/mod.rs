@@ -3,6 +3,7 @@
 
 use immutable_images::testing as evaluate;
 use immutable_images::testing::Host;
+use kubewarden_policy_sdk::host_capabilities::kubernetes::ListResourcesByNamespaceRequest;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
@@ -70,11 +71,18 @@ pub fn containers(list: &[(&str, &str)]) -> Value {
     json!({ "containers": list.iter().map(|(n, i)| json!({"name": n, "image": i})).collect::<Vec<_>>() })
 }
 
-/// A host whose registry knows some tags; counts lookups. Its clock is simulated: it starts
-/// at `start` and each lookup advances it by `latency`.
+/// A host whose registry knows some tags (and some manifests); counts lookups. Its clock is
+/// simulated: it starts at `start` and each lookup advances it by `latency`. It answers
+/// `list_resources_by_namespace` from `pods` (Pod objects, by `metadata.namespace`), or with
+/// the error in `pods`; every list request is recorded as JSON.
 pub struct Registry {
     pub digests: HashMap<String, Result<String, String>>,
+    /// `oci/v1/oci_manifest` answers, by reference; lookups are recorded in `manifest_calls`.
+    pub manifests: HashMap<String, Value>,
     pub calls: RefCell<Vec<String>>,
+    pub manifest_calls: RefCell<Vec<String>>,
+    pub pods: Result<Vec<Value>, String>,
+    pub list_calls: RefCell<Vec<Value>>,
     pub latency: Duration,
     pub start: Instant,
     pub clock: Cell<Duration>,
@@ -84,7 +92,11 @@ impl Default for Registry {
     fn default() -> Self {
         Registry {
             digests: HashMap::new(),
+            manifests: HashMap::new(),
             calls: RefCell::default(),
+            manifest_calls: RefCell::default(),
+            pods: Ok(Vec::new()),
+            list_calls: RefCell::default(),
             latency: Duration::ZERO,
             start: Instant::now(),
             clock: Cell::new(Duration::ZERO),
@@ -123,6 +135,31 @@ impl Host for Registry {
             .get(image)
             .cloned()
             .unwrap_or_else(|| Err(format!("manifest unknown: {image}")))
+    }
+
+    fn oci_manifest(&self, image: &str) -> Result<Vec<u8>, String> {
+        self.manifest_calls.borrow_mut().push(image.to_owned());
+        self.clock.set(self.clock.get() + self.latency);
+        match self.manifests.get(image) {
+            Some(m) => Ok(m.to_string().into_bytes()),
+            None => Err(format!("manifest unknown: {image}")),
+        }
+    }
+
+    fn list_resources_by_namespace(
+        &self,
+        request: &ListResourcesByNamespaceRequest,
+    ) -> Result<Vec<u8>, String> {
+        self.list_calls
+            .borrow_mut()
+            .push(serde_json::to_value(request).unwrap());
+        let pods = self.pods.as_ref().map_err(Clone::clone)?;
+        let items: Vec<&Value> = pods
+            .iter()
+            .filter(|p| p["metadata"]["namespace"] == request.namespace.as_str())
+            .collect();
+        let list = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items});
+        Ok(list.to_string().into_bytes())
     }
 
     fn now(&self) -> Instant {
