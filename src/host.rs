@@ -4,7 +4,6 @@
 //! the tests give hosts of their own. A failed call's text is the host's first cause, on one
 //! line.
 
-use kubewarden_policy_sdk::host_capabilities::kubernetes::ListResourcesByNamespaceRequest;
 use std::time::Instant;
 
 use kubewarden_policy_sdk::Error as SdkError;
@@ -74,6 +73,18 @@ impl Host for HostCapability {
         )
         .map_err(|e| host_failure(LIST_RESOURCES, &request.namespace, &e.to_string()))
     }
+}
+
+/// The request of `kubernetes/list_resources_by_namespace`, as SDK 0.17 writes it
+/// (`host_capabilities::kubernetes::ListResourcesByNamespaceRequest`).
+#[derive(Debug, serde::Serialize)]
+pub struct ListResourcesByNamespaceRequest {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: String,
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+    pub field_masks: Option<Vec<String>>,
 }
 
 pub const MANIFEST_DIGEST: &str = "oci/v1/manifest_digest";

@@ -22,7 +22,7 @@ mod settings;
 #[doc(hidden)]
 pub mod testing {
     pub use crate::evaluate::{answer, mutation, validate, validate_bytes};
-    pub use crate::host::Host;
+    pub use crate::host::{Host, ListResourcesByNamespaceRequest};
     pub use crate::kinds::{KINDS, Kind, PodSpecPath};
     pub use crate::mutate::{Edit, FieldEdit};
     pub use crate::podspec::{ImageEntry, ImageList, StringField};

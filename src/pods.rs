@@ -49,24 +49,28 @@ impl StatusList {
 }
 
 /// The field masks of the list call: only what [`read_pod_list`] reads. policy-evaluator keeps
-/// the masked paths of each item (through arrays) and drops the rest.
+/// the masked paths of each item's body, through arrays (`spec.containers.image` keeps the image
+/// of every container), and drops the rest; it keeps `metadata` whole whatever the masks say
+/// (but `managedFields`), so the `metadata` masks only say what is read. Sorted, as the SDK
+/// sends its set of masks: `kwctl run --replay-host-capabilities-interactions` compares the
+/// request with the recorded one.
 pub const LIST_FIELD_MASKS: &[&str] = &[
-    "metadata.name",
     "metadata.creationTimestamp",
     "metadata.deletionTimestamp",
+    "metadata.name",
     "metadata.ownerReferences",
-    "spec.containers.name",
     "spec.containers.image",
-    "spec.initContainers.name",
-    "spec.initContainers.image",
-    "spec.ephemeralContainers.name",
+    "spec.containers.name",
     "spec.ephemeralContainers.image",
-    "status.containerStatuses.name",
+    "spec.ephemeralContainers.name",
+    "spec.initContainers.image",
+    "spec.initContainers.name",
     "status.containerStatuses.imageID",
-    "status.initContainerStatuses.name",
-    "status.initContainerStatuses.imageID",
-    "status.ephemeralContainerStatuses.name",
+    "status.containerStatuses.name",
     "status.ephemeralContainerStatuses.imageID",
+    "status.ephemeralContainerStatuses.name",
+    "status.initContainerStatuses.imageID",
+    "status.initContainerStatuses.name",
 ];
 
 /// A Pod's controller: the owner reference with `controller: true`.
@@ -410,6 +414,11 @@ mod tests {
             read_pod_list(list.as_bytes(), "rs-1", None).unwrap_err(),
             message
         );
+    }
+
+    #[test]
+    fn the_masks_are_sorted_and_distinct_as_the_sdk_sends_them() {
+        assert!(LIST_FIELD_MASKS.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

@@ -3,9 +3,7 @@
 //! hold for a container ([`held_pin`], [`running_unpinned`]), so that a new replica runs what
 //! the others run; and [`drift`], when they run more than one digest under one reference.
 
-use std::collections::BTreeSet;
-
-use kubewarden_policy_sdk::host_capabilities::kubernetes::ListResourcesByNamespaceRequest;
+use crate::host::ListResourcesByNamespaceRequest;
 
 use crate::host::Host;
 use crate::pin::kept_pin;
@@ -168,17 +166,13 @@ pub fn drift(
             .map(|d| (d, r.name.as_str()))
     });
     let (own_name, own_digest) = own;
-    let all: Vec<(&str, &str)> = own_digest
-        .map(|d| (d, own_name))
-        .into_iter()
-        .chain(others)
-        .collect();
-    let distinct: BTreeSet<&str> = all.iter().map(|(d, _)| *d).collect();
-    if distinct.len() < 2 {
+    let all = own_digest.map(|d| (d, own_name)).into_iter().chain(others);
+    let votes = votes(all);
+    if votes.len() < 2 {
         return None;
     }
-    let replicas = all.len();
-    let digests = votes(all.into_iter())
+    let replicas = votes.iter().map(|(_, names)| names.len()).sum();
+    let digests = votes
         .into_iter()
         .map(|(d, names)| {
             let mut names: Vec<String> = names.into_iter().map(str::to_owned).collect();

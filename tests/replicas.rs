@@ -436,7 +436,7 @@ fn malformed_list_answers_leave_the_answer_of_today() {
         }
         fn list_resources_by_namespace(
             &self,
-            _: &kubewarden_policy_sdk::host_capabilities::kubernetes::ListResourcesByNamespaceRequest,
+            _: &immutable_images::testing::ListResourcesByNamespaceRequest,
         ) -> Result<Vec<u8>, String> {
             Ok(self.0.as_bytes().to_vec())
         }

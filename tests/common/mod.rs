@@ -3,7 +3,7 @@
 
 use immutable_images::testing as evaluate;
 use immutable_images::testing::Host;
-use kubewarden_policy_sdk::host_capabilities::kubernetes::ListResourcesByNamespaceRequest;
+use immutable_images::testing::ListResourcesByNamespaceRequest;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
