@@ -279,6 +279,53 @@ push_image() {
   [[ "$output" != *'"patch"'* ]]
 }
 
+# The policy annotated with metadata.yml, whose contextAwareResources --allow-context-aware
+# grants (kwctl grants a policy without annotations nothing).
+annotate_policy() {
+  ANNOTATED="$BATS_TEST_TMPDIR/annotated.wasm"
+  kwctl annotate -m "$BATS_TEST_DIRNAME/../metadata.yml" -o "$ANNOTATED" "$POLICY" 2>/dev/null
+}
+
+# replay SESSION REQUEST [kwctl options...]: the annotated policy in pin mode, its host calls
+# answered from e2e-tests/fixtures/sessions/SESSION strictly in order (a call the session does
+# not hold is an error, so a registry lookup would be a pin failure).
+replay() {
+  local session=$1 request=$2
+  shift 2
+  annotate_policy
+  run --separate-stderr kwctl run --replay-host-capabilities-interactions "$FIXTURES/sessions/$session" \
+    --request-path "$BATS_TEST_DIRNAME/../test_data/$request" \
+    --settings-json '{"mutableTagAction":"pin","pinImmutableTags":true}' "$@" "$ANNOTATED"
+}
+
+@test "kwctl: a new replica is pinned to the digest its replicas hold and run, with no registry call" {
+  replay replicas.yml pod-replica.json --allow-context-aware
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  [[ "$output" == *'"pin.containers.0":"ghcr.io/example/web:1.4 -> sha256:4082e3187a4f06fcd7471a588e955fcdab1d910f4218e4e91e50ac9b0053f859 (from replicas)"'* ]]
+  patch=$(decoded_patch)
+  [[ "$patch" == *'ghcr.io/example/web:1.4@sha256:4082e3187a4f06fcd7471a588e955fcdab1d910f4218e4e91e50ac9b0053f859'* ]]
+  # Two replicas hold that pin and one another: the policy says so in its log.
+  [[ "$stderr" == *'the replicas of ReplicaSet web-7d9 hold 2 pins'* ]]
+}
+
+@test "kwctl: a refused Pod list leaves the registry's pin, and an info line" {
+  # Without --allow-context-aware kwctl refuses the list call (and neither records nor
+  # replays it); the session holds only the registry's answer.
+  replay registry-only.yml pod-replica.json
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":true'* ]]
+  [[ "$output" == *'"pin.containers.0":"ghcr.io/example/web:1.4 -> sha256:c0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ff"'* ]]
+  [[ "$stderr" == *'are not compared: the host could not list them'*'not been granted access to Kubernetes v1/Pod'* ]]
+}
+
+@test "kwctl: a background audit of a replica reports the drift of its ReplicaSet" {
+  replay replicas.yml audit/pod-replica.json --allow-context-aware
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" == *'spec.containers[0] \"web\" image \"ghcr.io/example/web:1.4@sha256:d72b479497ad21e5ff24c831232f99cac580080a9bcc8e94ac34897c4f8d34eb\" (running sha256:d72b479497ad…): 3 replicas of ReplicaSet web-7d9 run 2 digests: sha256:4082e3187a4f… (web-7d9-a, web-7d9-b), sha256:d72b479497ad… (web-7d9-c)'* ]]
+}
+
 @test "kwctl: the pin budget is a positive whole number of milliseconds" {
   kwctl_run "$FIXTURES/pod-latest.json" '{"pinBudgetMilliseconds": 0}'
   [ "$status" -ne 0 ]
