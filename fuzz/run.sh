@@ -24,7 +24,7 @@ total="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(validate validate_structured mutation settings reference)
+  targets=(validate validate_structured mutation settings reference replicas)
 fi
 if ! [[ "$total" =~ ^[0-9]+$ ]] || [ "$total" -lt ${#targets[@]} ]; then
   echo "usage: $0 [TOTAL_SECONDS >= number of targets] [TARGET...]" >&2
