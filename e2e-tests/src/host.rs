@@ -1,33 +1,38 @@
 //! The host side of waPC host calls: what policy-server answers when a policy calls
 //! `host_call(binding, namespace, operation, payload)`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cluster::{ClusterState, ListRequest};
+use crate::context_aware::{self, ContextAwareResource};
 use crate::resolver::DigestResolver;
 
-/// How long policy-server keeps a successful `manifest_digest` answer.
+/// How long policy-server keeps a successful `manifest_digest` or `oci_manifest` answer.
 pub const DIGEST_CACHE_TTL: Duration = Duration::from_secs(60);
 
-/// policy-server's cache of successful digest answers, by image reference: shared by every
-/// policy instance of one host (clones share it), entries live [`DIGEST_CACHE_TTL`].
-/// Failures are not cached.
+/// One of policy-server's caches of successful OCI answers (`manifest_digest`'s digests,
+/// `oci_manifest`'s manifests), by image reference: shared by every policy instance of one
+/// host (clones share it), entries live [`DIGEST_CACHE_TTL`]. Failures are not cached.
 #[derive(Clone, Debug)]
-pub struct DigestCache {
+pub struct AnswerCache {
     ttl: Duration,
     entries: Arc<Mutex<HashMap<String, (Instant, String)>>>,
 }
 
-impl Default for DigestCache {
+/// The cache of `manifest_digest` answers (digests).
+pub type DigestCache = AnswerCache;
+
+impl Default for AnswerCache {
     fn default() -> Self {
-        DigestCache::with_ttl(DIGEST_CACHE_TTL)
+        AnswerCache::with_ttl(DIGEST_CACHE_TTL)
     }
 }
 
-impl DigestCache {
+impl AnswerCache {
     pub fn with_ttl(ttl: Duration) -> Self {
-        DigestCache {
+        AnswerCache {
             ttl,
             entries: Arc::default(),
         }
@@ -41,13 +46,13 @@ impl DigestCache {
     /// A fresh answer for `image`, if there is one.
     pub fn get(&self, image: &str) -> Option<String> {
         let entries = self.entries.lock().ok()?;
-        let (at, digest) = entries.get(image)?;
-        (at.elapsed() < self.ttl).then(|| digest.clone())
+        let (at, answer) = entries.get(image)?;
+        (at.elapsed() < self.ttl).then(|| answer.clone())
     }
 
-    pub fn put(&self, image: &str, digest: &str) {
+    pub fn put(&self, image: &str, answer: &str) {
         if let Ok(mut e) = self.entries.lock() {
-            e.insert(image.to_string(), (Instant::now(), digest.to_string()));
+            e.insert(image.to_string(), (Instant::now(), answer.to_string()));
         }
     }
 
@@ -70,22 +75,34 @@ impl DigestCache {
 /// How the host answers host calls and how long it lets a policy run.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
-    /// Resolves `kubewarden/oci/v1/manifest_digest`.
+    /// Resolves `kubewarden/oci/v1/manifest_digest` and fetches `oci/v1/oci_manifest`.
     pub resolver: DigestResolver,
     /// Print the policy's log events and every host call to stderr.
     pub verbose: bool,
     /// Capabilities refused as policy-server refuses them to a namespaced policy whose
-    /// PolicyServer's `namespacedPoliciesCapabilities` leave them out (`oci/v1/manifest_digest`).
+    /// PolicyServer's `namespacedPoliciesCapabilities` leave them out (`oci/v1/manifest_digest`,
+    /// `oci/v1/oci_manifest`, `kubernetes/list_resources_by_namespace`).
     pub denied_capabilities: Vec<String>,
     /// Fault injection for hostile-host tests: answer `manifest_digest` with these bytes
     /// instead of asking the registry (a host that misbehaves; never used to fake a registry).
     pub faulty_digest_answer: Option<Vec<u8>>,
-    /// Answer a failed `manifest_digest` as policy-server does, with these lines (anyhow's
-    /// `Caused by:` chain, a backtrace) after the registry's error: policy-evaluator answers a
-    /// failed callback with `Callback evaluation failure: {e:?}`. `None`: the error alone.
+    /// Answer a failed `manifest_digest`, `oci_manifest` or list call as policy-server does,
+    /// with these lines (anyhow's `Caused by:` chain, a backtrace) after the error:
+    /// policy-evaluator answers a failed callback with `Callback evaluation failure: {e:?}`.
+    /// `None`: the error alone.
     pub error_trail: Option<String>,
     /// Successful digest answers, kept 60 s as policy-server keeps them; `None`: no cache.
     pub digest_cache: Option<DigestCache>,
+    /// Successful `oci_manifest` answers, kept 60 s as policy-server keeps them; `None`: no
+    /// cache.
+    pub manifest_cache: Option<AnswerCache>,
+    /// The Kubernetes objects `kubernetes/list_resources_by_namespace` lists (`kwrun
+    /// --cluster-state`; [`crate::cluster`]). Empty by default.
+    pub cluster: ClusterState,
+    /// The Kubernetes resources the policy may read (policy-evaluator's context-aware allow
+    /// list: exact `apiVersion` and `kind`; [`crate::context_aware`]). A call for any other
+    /// is refused with [`context_aware::refusal`]. None by default, so every call is.
+    pub context_aware_resources: BTreeSet<ContextAwareResource>,
     /// policy-server's evaluation limit (`--policy-timeout`, default 2 s) in 1 s epoch ticks:
     /// a call still running after this many ticks is interrupted, so as early as one tick
     /// less. `None` disables it (`--disable-timeout-protection`).
@@ -108,6 +125,9 @@ impl Default for HostConfig {
             faulty_digest_answer: None,
             error_trail: None,
             digest_cache: Some(DigestCache::default()),
+            manifest_cache: Some(AnswerCache::default()),
+            cluster: ClusterState::default(),
+            context_aware_resources: BTreeSet::new(),
             timeout_seconds: Some(DEFAULT_TIMEOUT_SECONDS),
             instance_per_request: false,
         }
@@ -176,11 +196,23 @@ impl Host {
                 ))
             }
             ("kubewarden", "oci", "v1/manifest_digest") => self.manifest_digest(payload),
+            ("kubewarden", "oci", "v1/oci_manifest") => self.oci_manifest(payload),
+            ("kubewarden", "kubernetes", "list_resources_by_namespace") => {
+                self.list_resources_by_namespace(payload)
+            }
+            ("kubewarden", "kubernetes", "list_resources_all" | "get_resource" | "can_i") => {
+                Err(format!(
+                    "this host does not serve kubernetes/{operation} (policy-server does); \
+                     it serves list_resources_by_namespace"
+                ))
+            }
             ("kubewarden", "tracing", "log") => {
                 self.log(payload);
                 Ok(Vec::new())
             }
-            ("kubewarden", "oci" | "tracing", _) => Err(format!("unknown operation: {operation}")),
+            ("kubewarden", "oci" | "tracing" | "kubernetes", _) => {
+                Err(format!("unknown operation: {operation}"))
+            }
             ("kubewarden", _, _) => Err(format!("unknown namespace: {namespace}")),
             _ => Err(format!("unknown binding: {binding}")),
         };
@@ -196,14 +228,23 @@ impl Host {
         };
         if self.config.verbose && !(namespace == "tracing" && operation == "log") {
             eprintln!(
-                "[host call] {binding}/{namespace}/{operation} {} -> {:?}",
-                record.payload, record.outcome
+                "[host call] {binding}/{namespace}/{operation} {} -> {}",
+                record.payload,
+                abbreviated(&format!("{:?}", record.outcome))
             );
         }
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(record);
         }
         outcome
+    }
+
+    /// An error of the callback handler (the registry's, the cluster's) as the guest gets it.
+    fn callback_failure(&self, error: impl std::fmt::Display) -> String {
+        match &self.config.error_trail {
+            Some(trail) => format!("Callback evaluation failure: {error}\n\n{trail}"),
+            None => error.to_string(),
+        }
     }
 
     fn manifest_digest(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
@@ -217,13 +258,8 @@ impl Host {
         let digest = match cache.and_then(|c| c.get(&image)) {
             Some(digest) => digest,
             None => {
-                let digest =
-                    self.config.resolver.manifest_digest(&image).map_err(|e| {
-                        match &self.config.error_trail {
-                            Some(trail) => format!("Callback evaluation failure: {e}\n\n{trail}"),
-                            None => e.to_string(),
-                        }
-                    })?;
+                let digest = (self.config.resolver.manifest_digest(&image))
+                    .map_err(|e| self.callback_failure(e))?;
                 if let Some(c) = cache {
                     c.put(&image, &digest);
                 }
@@ -231,6 +267,38 @@ impl Host {
             }
         };
         serde_json::to_vec(&serde_json::json!({ "digest": digest })).map_err(|e| e.to_string())
+    }
+
+    /// `oci/v1/oci_manifest`: the manifest `image` names, as policy-server answers it
+    /// ([`crate::manifest`]), kept like digests.
+    fn oci_manifest(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let image: String = serde_json::from_slice(payload).map_err(|e| {
+            format!("oci_manifest: the payload must be a JSON string (the image reference): {e}")
+        })?;
+        let cache = self.config.manifest_cache.as_ref();
+        if let Some(answer) = cache.and_then(|c| c.get(&image)) {
+            return Ok(answer.into_bytes());
+        }
+        let manifest =
+            (self.config.resolver.manifest(&image)).map_err(|e| self.callback_failure(e))?;
+        let answer = manifest.to_answer();
+        if let (Some(c), Ok(text)) = (cache, std::str::from_utf8(&answer)) {
+            c.put(&image, text);
+        }
+        Ok(answer)
+    }
+
+    /// `kubernetes/list_resources_by_namespace`: the request is read, then checked against
+    /// the granted resources (policy-evaluator's order), then listed from the cluster state.
+    fn list_resources_by_namespace(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let request = ListRequest::parse(payload)?;
+        let wanted = ContextAwareResource::new(&request.api_version, &request.kind);
+        if !self.config.context_aware_resources.contains(&wanted) {
+            return Err(context_aware::refusal(&request.api_version, &request.kind));
+        }
+        (self.config.cluster)
+            .list_by_namespace(&request)
+            .map_err(|e| self.callback_failure(e))
     }
 
     fn log(&self, payload: &[u8]) {
@@ -250,6 +318,21 @@ impl Host {
             Err(_) => eprintln!("[policy log] {}", String::from_utf8_lossy(payload)),
         }
     }
+}
+
+/// Longest answer `verbose` prints whole (a list of many Pods is megabytes).
+const VERBOSE_ANSWER: usize = 2000;
+
+/// `text`, cut after [`VERBOSE_ANSWER`] bytes with how long it was.
+fn abbreviated(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= VERBOSE_ANSWER {
+        return text.into();
+    }
+    let mut end = VERBOSE_ANSWER;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len()).into()
 }
 
 #[cfg(test)]
@@ -272,6 +355,18 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("unknown binding"), "{err}");
         assert_eq!(host.calls().len(), 3);
+    }
+
+    #[test]
+    fn long_answers_are_abbreviated_for_people() {
+        assert_eq!(abbreviated("short"), "short");
+        let long = "é".repeat(VERBOSE_ANSWER);
+        let cut = abbreviated(&long);
+        assert!(
+            cut.ends_with(&format!("... ({} bytes)", long.len())),
+            "{cut}"
+        );
+        assert!(cut.len() < VERBOSE_ANSWER + 30);
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! It plays Kubewarden's policy-server / `kwctl run` (which can't be installed here):
 //! - [`policy`]: loads the policy `.wasm` over waPC (wasmtime, WASI) and calls
 //!   `protocol_version`, `validate_settings` and `validate`;
-//! - [`host`]: answers the policy's host calls (`kubewarden/oci/v1/manifest_digest` through
-//!   [`resolver`], `kubewarden/tracing/log`);
+//! - [`host`]: answers the policy's host calls: `kubewarden/oci/v1/manifest_digest` and
+//!   `oci/v1/oci_manifest` through [`resolver`] and [`manifest`];
+//!   `kubernetes/list_resources_by_namespace` from a [`cluster`] state file, with
+//!   [`field_mask`]s and [`object_meta`], for the resources [`context_aware`] grants;
+//!   `kubewarden/tracing/log`;
 //! - [`response`]: turns the policy's answer into the AdmissionResponse `kwctl run` prints;
 //! - [`registry`], [`images`]: a throw-away loopback registry and test images in it;
 //! - [`proxy`]: a fault-injecting proxy in front of it (latency, errors, hangs, resets);
@@ -19,8 +22,11 @@
 
 pub mod annotate;
 pub mod artifact;
+pub mod cluster;
+pub mod context_aware;
 pub mod digest;
 pub mod error;
+pub mod field_mask;
 pub mod fuel;
 pub mod host;
 pub mod http;
@@ -29,6 +35,8 @@ pub mod input;
 /// The policy's table of the kinds it judges, shared as source (data only).
 #[path = "../../src/kinds.rs"]
 pub mod kinds;
+pub mod manifest;
+pub mod object_meta;
 pub mod policy;
 pub mod proxy;
 pub mod reference;
@@ -38,9 +46,11 @@ pub mod response;
 pub mod samples;
 pub mod summary;
 
+pub use cluster::ClusterState;
+pub use context_aware::ContextAwareResource;
 pub use error::{Error, Result};
 pub use fuel::Fuel;
-pub use host::{DigestCache, HostCall, HostConfig};
+pub use host::{AnswerCache, DigestCache, HostCall, HostConfig};
 pub use policy::{Policy, PolicyModule};
 pub use registry::Registry;
 pub use resolver::DigestResolver;

@@ -342,6 +342,24 @@ impl Policy {
             .collect()
     }
 
+    /// Only the `oci/v1/oci_manifest` calls, with their image references.
+    pub fn manifest_lookups(&self) -> Vec<HostCall> {
+        self.host
+            .calls()
+            .into_iter()
+            .filter(|c| c.namespace == "oci" && c.operation == "v1/oci_manifest")
+            .collect()
+    }
+
+    /// Only the `kubernetes/list_resources_by_namespace` calls, with their requests.
+    pub fn list_calls(&self) -> Vec<HostCall> {
+        self.host
+            .calls()
+            .into_iter()
+            .filter(|c| c.namespace == "kubernetes" && c.operation == "list_resources_by_namespace")
+            .collect()
+    }
+
     /// Forgets the recorded host calls.
     pub fn clear_host_calls(&self) {
         self.host.clear_calls();

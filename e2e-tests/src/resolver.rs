@@ -1,14 +1,17 @@
-//! Answers `oci/v1/manifest_digest`: asks a (loopback) registry for the digest of the
-//! manifest a reference names, as policy-server does.
+//! Answers `oci/v1/manifest_digest` and `oci/v1/oci_manifest`: asks a (loopback) registry
+//! for the digest of the manifest a reference names, or for the manifest itself, as
+//! policy-server does.
 
 use std::time::Duration;
 
-use crate::digest::sha256_digest;
+use crate::digest::{digest_with, sha256_digest};
 use crate::error::{Error, Result};
 use crate::http::{LoopbackClient, MANIFEST_ACCEPT};
+use crate::manifest::Manifest;
 use crate::reference::{ImageReference, canonical_registry};
 
-/// Resolves image references to manifest digests as policy-server's registry client does:
+/// Resolves image references to manifest digests (and fetches manifests, see
+/// [`DigestResolver::manifest`]) as policy-server's registry client does:
 /// `GET /v2/` (where authentication is discovered), then `HEAD /v2/<repo>/manifests/<ref>`:
 /// two round trips a successful lookup, four when the `HEAD` answer has no digest (see
 /// [`DigestResolver::manifest_digest`]).
@@ -153,6 +156,61 @@ impl DigestResolver {
     }
 }
 
+impl DigestResolver {
+    /// The manifest or index that `image` names, fetched and read as policy-server's registry
+    /// client (oci-client's `pull_manifest`) does, through the same mirrors:
+    ///
+    /// 1. `GET /v2/`, only to look for an authentication challenge (as for a digest);
+    /// 2. `GET` the manifest with the OCI/Docker manifest and index media types; its status
+    ///    must be 200;
+    /// 3. the body must match its `Docker-Content-Digest` header, if any, and the reference's
+    ///    digest, if any (sha256, sha384, sha512; another algorithm is an error);
+    /// 4. the body is read as [`Manifest::parse`] reads it.
+    ///
+    /// The answer policy-server gives is [`Manifest::to_answer`] of the result.
+    pub fn manifest(&self, image: &str) -> Result<Manifest> {
+        let reference = ImageReference::parse(image)?;
+        let registry = self.registry_for(&reference);
+        let client = LoopbackClient::new(&registry, image, self.timeout)?;
+        let path = format!(
+            "/v2/{}/manifests/{}",
+            reference.repository(),
+            reference.manifest_reference()
+        );
+        let fail = |msg: String| Error::registry(&registry, format!("image {image:?}: {msg}"));
+        let _challenge = client.get("/v2/", &[]);
+        let res = client
+            .get(&path, &[("Accept", MANIFEST_ACCEPT)])
+            .map_err(|e| match e {
+                Error::Registry { message, .. } => fail(message),
+                other => other,
+            })?;
+        if res.status != 200 {
+            let body = res.text();
+            let sep = if body.is_empty() { "" } else { ": " };
+            return Err(fail(format!(
+                "GET {} answered HTTP {}{sep}{body}",
+                client.url(&path).unwrap_or(path.clone()),
+                res.status
+            )));
+        }
+        let header = res
+            .header("Docker-Content-Digest")
+            .filter(|h| !h.is_empty());
+        for expected in header.into_iter().chain(reference.digest()) {
+            let algorithm = expected.split(':').next().unwrap_or_default();
+            let actual = digest_with(algorithm, &res.body)
+                .ok_or_else(|| fail(format!("unsupported digest algorithm {algorithm:?}")))?;
+            if actual != expected {
+                return Err(fail(format!(
+                    "Invalid digest. Expected {expected}, got {actual}"
+                )));
+            }
+        }
+        Manifest::parse(&res.body).map_err(fail)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +239,12 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::NotLoopback { .. }), "{err}");
         assert!(err.to_string().contains("docker.io"), "{err}");
+    }
+
+    #[test]
+    fn manifests_of_other_registries_are_refused_without_traffic() {
+        let err = DigestResolver::new().manifest("nginx:1.25").unwrap_err();
+        assert!(matches!(err, Error::NotLoopback { .. }), "{err}");
     }
 
     #[test]

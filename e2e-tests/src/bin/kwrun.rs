@@ -4,8 +4,13 @@
 
 use std::process::ExitCode;
 
+use std::collections::BTreeSet;
+
 use e2e_tests::host::DEFAULT_TIMEOUT_SECONDS;
-use e2e_tests::{DigestResolver, HostConfig, PolicyModule, input, summary};
+use e2e_tests::{
+    ClusterState, ContextAwareResource, DigestResolver, HostConfig, PolicyModule, annotate,
+    context_aware, input, summary,
+};
 use serde_json::Value;
 
 const USAGE: &str = "\
@@ -19,8 +24,23 @@ Options:
                                   repeat to evaluate several requests in order
   -s, --settings-path <FILE>      policy settings, JSON or YAML
       --settings-json <JSON>      policy settings inline
-      --registry-mirror <FROM=TO> answer oci/v1/manifest_digest for registry FROM
-                                  from the loopback registry TO (repeatable)
+      --registry-mirror <FROM=TO> answer oci/v1/manifest_digest and oci/v1/oci_manifest
+                                  for registry FROM from the loopback registry TO
+                                  (repeatable)
+      --cluster-state <FILE>      the cluster kubernetes/list_resources_by_namespace
+                                  lists from: a Kubernetes List, JSON or YAML, as
+                                  `kubectl get pods -A -o json` prints it (repeatable;
+                                  the items add up) [default: an empty cluster]
+      --allow-context-aware       as kwctl run: grant the Kubernetes resources the
+                                  policy's metadata lists (contextAwareResources), read
+                                  from the metadata `kwctl annotate` embeds in the wasm;
+                                  a policy that is not annotated gets none. Without this
+                                  flag every kubernetes/* list call is refused
+      --context-aware-resources-from <metadata.yml>
+                                  with --allow-context-aware: read contextAwareResources
+                                  from this metadata file instead of the wasm (for a
+                                  policy not annotated yet, e.g. `make`'s policy.wasm;
+                                  `kwctl annotate -m metadata.yml` embeds the same)
       --not-mutating              behave like policy-server with `mutating: false`:
                                   a response with a patch becomes a rejection
       --timeout <SECONDS>         interrupt the policy as policy-server does after this
@@ -48,6 +68,9 @@ struct Args {
     settings_path: Option<String>,
     settings_json: Option<String>,
     mirrors: Vec<String>,
+    cluster_state: Vec<String>,
+    allow_context_aware: bool,
+    context_aware_from: Option<String>,
     not_mutating: bool,
     timeout: Option<u64>,
     no_timeout: bool,
@@ -83,6 +106,11 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
             "-s" | "--settings-path" => args.settings_path = Some(value("--settings-path")?),
             "--settings-json" => args.settings_json = Some(value("--settings-json")?),
             "--registry-mirror" => args.mirrors.push(value("--registry-mirror")?),
+            "--cluster-state" => args.cluster_state.push(value("--cluster-state")?),
+            "--allow-context-aware" => args.allow_context_aware = true,
+            "--context-aware-resources-from" => {
+                args.context_aware_from = Some(value("--context-aware-resources-from")?);
+            }
             "--not-mutating" => args.not_mutating = true,
             "--timeout" => {
                 let v = value("--timeout")?;
@@ -116,6 +144,11 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     if args.settings_path.is_some() && args.settings_json.is_some() {
         return Err("give --settings-path or --settings-json, not both".into());
     }
+    if args.context_aware_from.is_some() && !args.allow_context_aware {
+        return Err(
+            "--context-aware-resources-from needs --allow-context-aware, which grants them".into(),
+        );
+    }
     Ok(Parsed::Run(args))
 }
 
@@ -138,7 +171,21 @@ fn run(args: Args) -> Result<(), String> {
     for spec in &args.mirrors {
         resolver = resolver.with_mirror_spec(spec).map_err(|e| e.to_string())?;
     }
-    let policy_path = args.policy.unwrap_or_default();
+    let cluster = ClusterState::read(&args.cluster_state).map_err(|e| e.to_string())?;
+    let policy_path = args.policy.clone().unwrap_or_default();
+    let context_aware_resources = granted_resources(&args, &policy_path)?;
+    if args.verbose {
+        eprintln!(
+            "[kwrun] cluster state: {} objects ({}); granted: {}",
+            cluster.len(),
+            cluster.types().join(", "),
+            context_aware_resources
+                .iter()
+                .map(|r| format!("{}/{}", r.api_version, r.kind))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let module = if args.perf_map {
         PolicyModule::from_file_with_perf_map(&policy_path)
     } else {
@@ -149,6 +196,8 @@ fn run(args: Args) -> Result<(), String> {
             module.instantiate(HostConfig {
                 resolver,
                 verbose: args.verbose,
+                cluster,
+                context_aware_resources,
                 timeout_seconds: if args.no_timeout {
                     None
                 } else {
@@ -195,6 +244,43 @@ fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The resources the policy may list, decided as kwctl run decides them: with
+/// `--allow-context-aware`, the `contextAwareResources` of the policy's metadata (embedded, or
+/// `--context-aware-resources-from`); without it, none (kwctl's warnings on stderr).
+fn granted_resources(
+    args: &Args,
+    policy_path: &str,
+) -> Result<BTreeSet<ContextAwareResource>, String> {
+    if let Some(path) = &args.context_aware_from {
+        return context_aware::resources_of_metadata_file(path).map_err(|e| e.to_string());
+    }
+    let wasm = std::fs::read(policy_path).map_err(|e| format!("cannot read {policy_path}: {e}"))?;
+    let embedded = match annotate::read_metadata(&wasm).map_err(|e| e.to_string())? {
+        Some(metadata) => {
+            context_aware::resources_of_metadata(&metadata).map_err(|e| e.to_string())?
+        }
+        None if args.allow_context_aware => {
+            eprintln!(
+                "kwrun: Policy is not annotated, access to Kubernetes resources is not allowed \
+                 (give its metadata with --context-aware-resources-from metadata.yml)"
+            );
+            return Ok(BTreeSet::new());
+        }
+        None => BTreeSet::new(),
+    };
+    if args.allow_context_aware {
+        return Ok(embedded);
+    }
+    if !embedded.is_empty() {
+        eprintln!(
+            "kwrun: Policy requires access to Kubernetes resources at evaluation time. During \
+             this execution the access to Kubernetes resources is denied. This can cause the \
+             policy to not behave properly"
+        );
+    }
+    Ok(BTreeSet::new())
+}
+
 fn main() -> ExitCode {
     match parse_args(std::env::args().skip(1)) {
         Ok(Parsed::Help) => {
@@ -238,10 +324,31 @@ mod tests {
             panic!("should parse");
         };
         assert_eq!(a.requests, ["a.json", "b.json"]);
+        assert!(a.cluster_state.is_empty() && !a.allow_context_aware);
         assert_eq!(a.mirrors, ["docker.io=127.0.0.1:5000"]);
         assert!(a.not_mutating);
         assert_eq!(a.timeout, Some(5));
         assert_eq!(a.policy.as_deref(), Some("p.wasm"));
+    }
+
+    #[test]
+    fn parses_the_cluster_options() {
+        let Ok(Parsed::Run(a)) = args(&[
+            "-r",
+            "a.json",
+            "--cluster-state",
+            "pods.json",
+            "--cluster-state=more.yaml",
+            "--allow-context-aware",
+            "--context-aware-resources-from",
+            "metadata.yml",
+            "p.wasm",
+        ]) else {
+            panic!("should parse");
+        };
+        assert_eq!(a.cluster_state, ["pods.json", "more.yaml"]);
+        assert!(a.allow_context_aware);
+        assert_eq!(a.context_aware_from.as_deref(), Some("metadata.yml"));
     }
 
     #[test]
@@ -255,6 +362,16 @@ mod tests {
         assert!(args(&["-r", "a", "--timeout", "0", "p.wasm"]).is_err());
         assert!(args(&["-r", "a", "--timeout", "1.5", "p.wasm"]).is_err());
         assert!(args(&["-r", "a", "--timeout", "3", "--no-timeout", "p.wasm"]).is_err());
+        assert!(
+            args(&[
+                "-r",
+                "a",
+                "--context-aware-resources-from",
+                "m.yml",
+                "p.wasm"
+            ])
+            .is_err()
+        );
         assert!(matches!(args(&["--help"]), Ok(Parsed::Help)));
     }
 }
