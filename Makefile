@@ -56,6 +56,13 @@ run:
 	  $(if $(RAW),echo "### $$request with $$settings";) \
 	  $(KWRUN) $(RUN_FORMAT) --request-path $$request --settings-path $$settings policy.wasm; \
 	done
+	@echo "### a new replica of ReplicaSet web-7d9, then the audit of one of its Pods, with the Pods of"
+	@echo "### test_data/replicas/cluster.json and the grant of metadata.yml (pinFromReplicas)"; echo
+	@$(KWRUN) $(RUN_FORMAT) --settings-path test_data/settings-pin.json \
+	  --cluster-state test_data/replicas/cluster.json \
+	  --allow-context-aware --context-aware-resources-from metadata.yml \
+	  --request-path test_data/pod-replica.json --request-path test_data/audit/pod-replica.json \
+	  policy.wasm
 	@echo "### every other sample, with test_data/settings-default.json"; echo
 	@$(KWRUN) $(RUN_FORMAT) --settings-path test_data/settings-default.json \
 	  $(addprefix --request-path ,$(OTHER_SAMPLES)) policy.wasm
