@@ -23,7 +23,7 @@ use kubewarden_policy_sdk::response::ValidationResponse;
 use crate::host::Host;
 use crate::mutate::{self, Edit, FieldEdit};
 use crate::pin::{ManifestKind, PinError, Pinner, kept_pin, pinned_reference};
-use crate::pods::PodFacts;
+use crate::pods::{PodFacts, PodSpans};
 use crate::podspec::{ImageEntry, ImageList, ObjectImages, PodSpecPath};
 use crate::reference::ImageRef;
 use crate::replicas::{self, Replicas};
@@ -113,15 +113,16 @@ fn judge<'a>(payload: &'a [u8], resolver: &dyn Host) -> Result<Judged<'a>, Strin
     };
     let before = Before::of(subject.old);
     let pinner = Pinner::new(resolver, started, settings.pin_budget);
-    let replicas = Replicas::of(&subject.pod, subject.namespace.as_deref());
     let mut judge = Judge {
         settings: &settings,
         audit: subject.audit,
         path: subject.path,
         host: resolver,
         pinner,
-        pod: &subject.pod,
-        replicas,
+        payload,
+        namespace: subject.namespace.as_deref(),
+        pod_spans: subject.pod,
+        pod: None,
         findings: Findings::default(),
         edits: Vec::new(),
     };
@@ -146,8 +147,8 @@ struct Subject<'a> {
     object: Span,
     /// The old object's images, on UPDATE.
     old: Option<ObjectImages<'a>>,
-    /// A Pod's metadata and status (empty for other kinds).
-    pod: PodFacts<'a>,
+    /// Where a Pod's metadata and status are (nowhere for other kinds).
+    pod: PodSpans,
     namespace: Option<Cow<'a, str>>,
     audit: bool,
 }
@@ -194,15 +195,15 @@ fn triage(request: Request<'_>) -> Result<Option<Subject<'_>>, String> {
     }))
 }
 
-/// The images of the request's object (read with the kind's pod spec path), a Pod's metadata
-/// and status, and where its text is; an error for an object that is absent, of another kind,
+/// The images of the request's object (read with the kind's pod spec path), where a Pod's
+/// metadata and status are, and where its text is; an error for an object that is absent, of another kind,
 /// or without a pod spec.
 fn object_images<'a>(
     object: Object<'a>,
     path: PodSpecPath,
     kind: &str,
     operation: &str,
-) -> Result<(Vec<ImageEntry<'a>>, PodFacts<'a>, Span), String> {
+) -> Result<(Vec<ImageEntry<'a>>, PodSpans, Span), String> {
     let (found, span) = match object {
         Object::Read(read_as, images, span) if read_as == path => (images, span),
         Object::Absent => {
@@ -281,15 +282,28 @@ struct Judge<'s, 'r, 'p> {
     path: PodSpecPath,
     host: &'r dyn Host,
     pinner: Pinner<'r>,
-    /// The judged Pod's metadata and status (empty for other kinds).
-    pod: &'p PodFacts<'p>,
-    /// The controller of the judged Pod, and its other replicas once listed.
-    replicas: Option<Replicas>,
+    payload: &'p [u8],
+    namespace: Option<&'p str>,
+    pod_spans: PodSpans,
+    /// The judged Pod's metadata and status (empty for other kinds) and the replicas of its
+    /// controller, once a step asks ([`Judge::pod`]).
+    pod: Option<(PodFacts<'p>, Option<Replicas>)>,
     findings: Findings,
     edits: Vec<Edit>,
 }
 
-impl Judge<'_, '_, '_> {
+impl<'p> Judge<'_, '_, 'p> {
+    /// The judged Pod's metadata and status, and its controller's replicas (to be listed), read
+    /// the first time a step asks: most requests need neither.
+    fn pod(&mut self) -> &mut (PodFacts<'p>, Option<Replicas>) {
+        let (payload, spans, namespace) = (self.payload, self.pod_spans, self.namespace);
+        self.pod.get_or_insert_with(|| {
+            let facts = PodFacts::read(payload, spans);
+            let replicas = Replicas::of(&facts, namespace);
+            (facts, replicas)
+        })
+    }
+
     /// Judges one image: exemption and reference, tag (and pin), pull policy. `old_image`:
     /// the same entry's image in the old object, whose pin is kept (`keepPinsOnUpdate`).
     fn image(&mut self, entry: &ImageEntry<'_>, old_image: Option<&str>) {
@@ -451,9 +465,10 @@ impl Judge<'_, '_, '_> {
         if !self.settings.pin_from_replicas || entry.list == ImageList::Volumes {
             return None;
         }
-        let replicas = self.replicas.as_mut()?;
+        let host = self.host;
+        let replicas = self.pod().1.as_mut()?;
         let controller = replicas.controller.clone();
-        let listed = replicas.list(self.host);
+        let listed = replicas.list(host);
         let (list, name) = (entry.list, entry.name());
         if let Some(held) = replicas::held_pin(listed, list, name, written, &controller) {
             return Some(held);
@@ -505,15 +520,17 @@ impl Judge<'_, '_, '_> {
         if image.effective_tag().is_none() || entry.list == ImageList::Volumes {
             return;
         }
-        let Some(replicas) = self.replicas.as_mut() else {
+        let host = self.host;
+        let (facts, replicas) = self.pod();
+        let Some(replicas) = replicas.as_mut() else {
             return;
         };
         let controller = replicas.controller.clone();
-        let listed = replicas.list(self.host);
+        let listed = replicas.list(host);
         let (list, name) = (entry.list, entry.name());
         let own = (
-            self.pod.meta.name.as_deref().unwrap_or(""),
-            self.pod.running(list, name),
+            facts.meta.name.as_deref().unwrap_or(""),
+            facts.running(list, name),
         );
         let written = entry.image().unwrap_or("");
         if let Some(drift) = replicas::drift(own, listed, list, name, written, &controller) {
@@ -574,7 +591,8 @@ impl Judge<'_, '_, '_> {
     ) {
         let running = match self.audit {
             true => self
-                .pod
+                .pod()
+                .0
                 .running(entry.list, entry.name())
                 .map(str::to_owned),
             false => None,

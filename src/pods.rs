@@ -4,14 +4,16 @@
 //! list the host answers `kubernetes/list_resources_by_namespace` with, read into the
 //! replicas of one controller.
 //!
-//! A Pod in the request is read in the same pass as its images (`podspec.rs`); the list is read
-//! once per request, item by item, and an item of another owner is skipped after its metadata.
+//! The request's reader keeps where a Pod's `metadata` and `status` are ([`PodSpans`]); they
+//! are read ([`PodFacts::read`]) only when a step asks, since most requests need neither. The
+//! list is read once per request, item by item, and an item of another owner is skipped after
+//! its metadata.
 
 use std::borrow::Cow;
 
 use crate::podspec::{self, ImageEntry, ImageList, read_text};
 use crate::reference::check_digest;
-use crate::scan::{self, Scanner, json_fields};
+use crate::scan::{self, Scanner, Span, json_fields};
 
 json_fields!(MetadataField {
     Name = "name",
@@ -102,6 +104,13 @@ pub struct Running<'a> {
     pub digest: Option<String>,
 }
 
+/// Where a Pod's `metadata` and `status` are in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PodSpans {
+    pub metadata: Option<Span>,
+    pub status: Option<Span>,
+}
+
 /// A Pod's metadata and status, as far as replicas are compared.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PodFacts<'a> {
@@ -109,7 +118,37 @@ pub struct PodFacts<'a> {
     pub running: Vec<Running<'a>>,
 }
 
-impl PodFacts<'_> {
+impl<'a> PodFacts<'a> {
+    /// Reads the metadata and status at `spans` of `payload`. The API server never sends them
+    /// malformed; what cannot be read is left out (a Pod without a controller, or without
+    /// running digests), and logged: it only means the replicas are not compared.
+    pub fn read(payload: &'a [u8], spans: PodSpans) -> PodFacts<'a> {
+        fn at<'a, T: Default>(
+            payload: &'a [u8],
+            (field, span): (&str, Option<Span>),
+            read: fn(&mut Scanner<'a>) -> scan::Result<T>,
+        ) -> T {
+            let Some(span) = span else {
+                return T::default();
+            };
+            let mut s = Scanner::at(payload, span.start);
+            read(&mut s).unwrap_or_else(|scan::Stop| {
+                let why = s.why();
+                let path = std::iter::once(field.to_owned()).chain(why.path);
+                crate::log::info(&format!(
+                    "the Pod's {} cannot be read, so its replicas are not compared: {}",
+                    scan::Why::dotted(&path.collect::<Vec<_>>()),
+                    why.message
+                ));
+                T::default()
+            })
+        }
+        PodFacts {
+            meta: at(payload, ("metadata", spans.metadata), read_metadata),
+            running: at(payload, ("status", spans.status), read_status),
+        }
+    }
+
     /// The digest the container `name` of `list` runs, if known.
     pub fn running(&self, list: ImageList, name: &str) -> Option<&str> {
         self.running

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 pub use crate::kinds::PodSpecPath;
-use crate::pods::{self, PodFacts};
+use crate::pods::PodSpans;
 use crate::scan::{self, Scanner, Span, json_fields};
 use crate::settings::ContainerType;
 
@@ -22,13 +22,13 @@ pub struct StringField<'a> {
 }
 
 /// What one pass over an object finds: the kind it says it is and the images of its pod spec
-/// (`None` when the object has no pod spec where its kind puts it); for a Pod, its metadata
-/// and status as far as replicas are compared (`pods.rs`).
+/// (`None` when the object has no pod spec where its kind puts it); for a Pod, where its
+/// metadata and status are, read only when a step asks (`pods.rs`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct ObjectImages<'a> {
     pub kind: Option<Cow<'a, str>>,
     pub images: Option<Vec<ImageEntry<'a>>>,
-    pub pod: PodFacts<'a>,
+    pub pod: PodSpans,
 }
 
 json_fields!(
@@ -158,9 +158,10 @@ pub fn read_object<'a>(s: &mut Scanner<'a>, path: PodSpecPath) -> scan::Result<O
     let mut found = ObjectImages {
         kind: None,
         images: None,
-        pod: PodFacts::default(),
+        pod: PodSpans::default(),
     };
-    // A Pod's metadata and status are read too; another kind's are skipped.
+    // Where a Pod's metadata and status are is kept (they are skipped as any other field, and
+    // read only when a step asks: most requests need neither); another kind's are not.
     let pod = ["kind", first, "metadata", "status"];
     let names = if path == PodSpecPath::POD {
         &pod[..]
@@ -170,8 +171,8 @@ pub fn read_object<'a>(s: &mut Scanner<'a>, path: PodSpecPath) -> scan::Result<O
     s.fields_in(names, |s, name| {
         match name {
             "kind" => found.kind = read_text(s)?,
-            "metadata" => found.pod.meta = pods::read_metadata(s)?,
-            "status" => found.pod.running = pods::read_status(s)?,
+            "metadata" => found.pod.metadata = Some(s.skip()?),
+            "status" => found.pod.status = Some(s.skip()?),
             _ => found.images = read_path(s, rest)?,
         }
         Ok(())

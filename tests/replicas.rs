@@ -458,6 +458,18 @@ fn malformed_list_answers_leave_the_answer_of_today() {
     }
 }
 
+#[test]
+fn a_pod_whose_metadata_cannot_be_read_is_judged_without_replicas() {
+    // The API server never sends it; the reader read no metadata before replicas were compared,
+    // so such a Pod is judged as before, with no list call.
+    let mut r = new_replica(RS, APP);
+    r["object"]["metadata"]["ownerReferences"] = json!(7);
+    let host = cluster(vec![replica("web-7d9-a", 1, RS, &pinned(A), &running(A))]);
+    let answer = run_with(&r, pin_settings(), &host);
+    assert_eq!(pinned_image(&answer), pinned(C));
+    assert!(host.list_calls.borrow().is_empty());
+}
+
 mod audit {
     use super::*;
 
