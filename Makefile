@@ -75,10 +75,12 @@ mutate-floor.wasm: e2e-tests/mutate-floor-policy/src/lib.rs e2e-tests/mutate-flo
 
 # Per-request time of policy.wasm through the e2e host, against the no-op policy (validating
 # answers) and the mutate-floor policy (mutating answers), same run; then how long pinning
-# takes against the real registry behind a far-registry proxy.
+# takes against the real registry behind a far-registry proxy; then what following the
+# replicas costs against the namespace's size.
 bench: policy.wasm noop.wasm mutate-floor.wasm setup
 	cargo run --release -p e2e-tests --bin bench -- policy.wasm noop.wasm mutate-floor.wasm
 	cargo run --release -p e2e-tests --bin pinbench -- policy.wasm
+	cargo run --release -p e2e-tests --bin replicabench -- policy.wasm
 
 fmt:
 	cargo fmt --all -- --check

@@ -28,6 +28,9 @@ setup() {
 }
 
 teardown() {
+  if [[ -n "${APISERVER_PID:-}" ]]; then
+    kill "$APISERVER_PID" 2>/dev/null || true
+  fi
   if [[ -n "${REGISTRY_PID:-}" ]]; then
     kill "$REGISTRY_PID" 2>/dev/null || true
     wait "$REGISTRY_PID" 2>/dev/null || true
@@ -366,4 +369,84 @@ replay() {
     --sources-path "$BATS_TEST_TMPDIR/sources.yml" "registry://$image"
   [ "$status" -eq 0 ]
   [[ "$output" == *'"allowed":false'* ]]
+}
+
+# --- live: the real kwctl against a loopback API server stand-in ---
+
+# The stand-in (e2e-tests/src/bin/apiserver.rs): $APISERVER, else built by cargo (a no-op when
+# it is up to date) into cargo's target directory, else one already there; skips without it.
+apiserver_bin() {
+  if [[ -n "${APISERVER:-}" ]]; then
+    [[ -x "$APISERVER" ]] || skip "APISERVER=$APISERVER is not executable"
+    return 0
+  fi
+  local root="$BATS_TEST_DIRNAME/.." target
+  target=$(cd "$root" && realpath -m -- "${CARGO_TARGET_DIR:-target}")
+  APISERVER="$target/debug/apiserver"
+  if [[ ! -e "$BATS_FILE_TMPDIR/apiserver-build" ]] && command -v cargo >/dev/null 2>&1; then
+    (cd "$root" && cargo build --quiet -p e2e-tests --bin apiserver) \
+      >"$BATS_FILE_TMPDIR/apiserver-build" 2>&1 || true
+  fi
+  [[ -x "$APISERVER" ]] || skip "no apiserver stand-in: cargo build -p e2e-tests --bin apiserver"
+}
+
+# start_apiserver CLUSTER_STATE...: serves the files on a free loopback port and exports
+# KUBECONFIG for it. Under `timeout`, so that it cannot outlive a run by much.
+start_apiserver() {
+  apiserver_bin
+  local dir="$BATS_TEST_TMPDIR/apiserver"
+  mkdir -p "$dir"
+  timeout 120 "$APISERVER" --kubeconfig "$dir/kubeconfig" "$@" >"$dir/out" 2>"$dir/log" 3>&- &
+  APISERVER_PID=$!
+  for _ in $(seq 1 100); do
+    if [[ -f "$dir/kubeconfig" ]]; then
+      export KUBECONFIG="$dir/kubeconfig"
+      return 0
+    fi
+    kill -0 "$APISERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  stop_apiserver
+  cat "$dir/log" >&2
+  return 1
+}
+
+# Stops the stand-in and puts the requests it served in APISERVER_LOG.
+stop_apiserver() {
+  kill "$APISERVER_PID" 2>/dev/null || true
+  wait "$APISERVER_PID" 2>/dev/null || true
+  APISERVER_LOG=$(cat "$BATS_TEST_TMPDIR/apiserver/log")
+}
+
+# live REQUEST: the annotated policy in pin mode, run by kwctl against the stand-in serving
+# test_data/replicas/cluster.json; the stand-in is stopped before anything is checked.
+live() {
+  annotate_policy
+  start_apiserver "$BATS_TEST_DIRNAME/../test_data/replicas/cluster.json"
+  run --separate-stderr kwctl run --allow-context-aware \
+    --request-path "$BATS_TEST_DIRNAME/../test_data/$1" \
+    --settings-json '{"mutableTagAction":"pin","pinImmutableTags":true}' "$ANNOTATED"
+  stop_apiserver
+}
+
+@test "kwctl: live, with --allow-context-aware against a loopback API server, a new replica follows its ReplicaSet" {
+  live pod-replica.json
+  [ "$status" -eq 0 ]
+  # ghcr.io cannot be reached from here: a registry lookup would be a pin failure.
+  [[ "$output" == *'"allowed":true'* ]]
+  [[ "$output" == *'"pin.containers.0":"ghcr.io/example/web:1.4 -> sha256:4082e3187a4f06fcd7471a588e955fcdab1d910f4218e4e91e50ac9b0053f859 (from replicas)"'* ]]
+  patch=$(decoded_patch)
+  [[ "$patch" == *'ghcr.io/example/web:1.4@sha256:4082e3187a4f06fcd7471a588e955fcdab1d910f4218e4e91e50ac9b0053f859'* ]]
+  # kube-rs's reflector: discovery, the list, then the watch from the list's resourceVersion.
+  [[ "$APISERVER_LOG" == *'GET /api/v1 -> 200'* ]]
+  [[ "$APISERVER_LOG" == *'GET /api/v1/namespaces/default/pods?'*'limit=500 -> 200'* ]]
+  [[ "$APISERVER_LOG" == *'GET /api/v1/namespaces/default/pods?'*'watch=true'*'resourceVersion=1 -> 200'* ]]
+}
+
+@test "kwctl: live, a background audit of a replica reports the drift of its ReplicaSet" {
+  live audit/pod-replica.json
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"allowed":false'* ]]
+  [[ "$output" == *'spec.containers[0] \"web\" image \"ghcr.io/example/web:1.4@sha256:d72b479497ad21e5ff24c831232f99cac580080a9bcc8e94ac34897c4f8d34eb\" (running sha256:d72b479497ad…): 3 replicas of ReplicaSet web-7d9 run 2 digests: sha256:4082e3187a4f… (web-7d9-a, web-7d9-b), sha256:d72b479497ad… (web-7d9-c)'* ]]
+  [[ "$APISERVER_LOG" == *'GET /api/v1/namespaces/default/pods?'*'limit=500 -> 200'* ]]
 }

@@ -149,11 +149,8 @@ impl ClusterState {
     /// Reads cluster-state files (see the module's documentation); their items add up.
     pub fn read<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<ClusterState> {
         let mut builder = Builder::default();
-        for path in paths {
-            let path = path.as_ref();
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            let origin = path.display().to_string();
-            builder.add(&origin, parse_document(&text, &origin)?)?;
+        for (origin, list) in read_documents(paths)? {
+            builder.add(&origin, list)?;
         }
         Ok(builder.finish())
     }
@@ -276,6 +273,24 @@ impl ClusterState {
         }
         Ok(items)
     }
+}
+
+/// The documents of cluster-state files, as they are written, each with the file it came from:
+/// the one reader of the files ([`ClusterState::read`] and the API-server stand-in read them
+/// through it).
+pub fn read_documents<P: AsRef<Path>>(
+    paths: impl IntoIterator<Item = P>,
+) -> Result<Vec<(String, Value)>> {
+    paths
+        .into_iter()
+        .map(|path| {
+            let path = path.as_ref();
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let origin = path.display().to_string();
+            let document = parse_document(&text, &origin)?;
+            Ok((origin, document))
+        })
+        .collect()
 }
 
 /// Parses one document: JSON when it starts with `{` (fast, for big lists), else YAML.

@@ -21,6 +21,7 @@
 //! No HTTP request of this crate leaves loopback ([`http`]).
 
 pub mod annotate;
+pub mod apiserver;
 pub mod artifact;
 pub mod cluster;
 pub mod context_aware;

@@ -1,7 +1,9 @@
 //! The requests `make bench` times and the fuel guard (`tests/fuel_budget.rs`) counts: a Pod
 //! (2 containers), a Deployment (35 containers) and a CronJob (2 containers), with the fields
 //! a real cluster sends (managed fields, probes, env, mounts, security contexts), wrapped in
-//! the AdmissionRequest the API server would send.
+//! the AdmissionRequest the API server would send; a ReplicaSet's new replica
+//! ([`new_replica`], for `replicabench` and the replicas' e2e tests); and how the benches print
+//! a time ([`duration`]).
 
 use serde_json::{Value, json};
 
@@ -163,4 +165,39 @@ fn cronjob(containers: Vec<Value>) -> Value {
         "spec": {"schedule": "17 3 * * *", "concurrencyPolicy": "Forbid", "successfulJobsHistoryLimit": 3,
                  "jobTemplate": {"spec": {"backoffLimit": 2, "template": t}}}
     })
+}
+
+/// A controller owner reference: a ReplicaSet `name` with `uid`.
+pub fn replicaset_owner(name: &str, uid: &str) -> Value {
+    json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "uid": uid,
+        "controller": true, "blockOwnerDeletion": true}])
+}
+
+/// The ReplicaSet controller's CREATE of a new replica of `owner` (name, uid) in `namespace`,
+/// whose template says `image` (container `name`, pulled Always).
+pub fn new_replica(namespace: &str, owner: (&str, &str), name: &str, image: &str) -> Value {
+    let (owner_name, uid) = owner;
+    json!({
+        "uid": "new-replica", "namespace": namespace,
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "operation": "CREATE", "dryRun": false,
+        "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+        "object": {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"generateName": format!("{owner_name}-"), "namespace": namespace,
+                "labels": {"app": name}, "ownerReferences": replicaset_owner(owner_name, uid)},
+            "spec": {"containers": [{"name": name, "image": image, "imagePullPolicy": "Always"}]}
+        }
+    })
+}
+
+/// `91.7 µs`, `3.24 ms`: a time as the benches print it.
+pub fn duration(d: std::time::Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{us:.1} µs")
+    }
 }

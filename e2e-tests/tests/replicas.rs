@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 
 use e2e_tests::images::push_image;
 use e2e_tests::proxy::FaultProxy;
+use e2e_tests::samples;
 use e2e_tests::{AdmissionResponse, ClusterState, ContextAwareResource, HostConfig, Registry};
 use serde_json::{Value, json};
 
@@ -32,26 +33,9 @@ fn host(pods: &[Value]) -> HostConfig {
     }
 }
 
-fn owner() -> Value {
-    json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "hello-7d9", "uid": OWNER_UID,
-        "controller": true, "blockOwnerDeletion": true}])
-}
-
 /// The ReplicaSet controller's CREATE of a new replica whose template says `image`.
 fn new_replica(image: &str) -> Value {
-    json!({
-        "uid": "e2e-replica", "namespace": "drift",
-        "kind": {"group": "", "version": "v1", "kind": "Pod"},
-        "resource": {"group": "", "version": "v1", "resource": "pods"},
-        "operation": "CREATE", "dryRun": false,
-        "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
-        "object": {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"generateName": "hello-7d9-", "namespace": "drift",
-                "labels": {"app": "hello"}, "ownerReferences": owner()},
-            "spec": {"containers": [{"name": "hello", "image": image, "imagePullPolicy": "Always"}]}
-        }
-    })
+    samples::new_replica("drift", ("hello-7d9", OWNER_UID), "hello", image)
 }
 
 /// The replica as the API server keeps it once the kubelet runs it: named, pinned to what

@@ -26,7 +26,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use e2e_tests::samples::{container, request, samples, svc_image, workload};
+use e2e_tests::samples::{container, duration as fmt, request, samples, svc_image, workload};
 use e2e_tests::{DigestCache, HostConfig, Policy};
 use serde_json::{Value, json};
 
@@ -207,15 +207,6 @@ fn write_requests(dir: &str) -> ExitCode {
 
 fn size(path: &str) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}
-
-fn fmt(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us >= 1000.0 {
-        format!("{:.2} ms", us / 1000.0)
-    } else {
-        format!("{us:.1} µs")
-    }
 }
 
 /// One admission as the host handles it, from the request's bytes to the response.
