@@ -201,3 +201,55 @@ pub fn duration(d: std::time::Duration) -> String {
         format!("{us:.1} µs")
     }
 }
+
+/// `n` running Pods of namespace `bench`: two replicas of `owner` (name, uid) whose container
+/// `web` is `written` pinned to `digest` and runs it, the others replicas of other ReplicaSets (three each), each with two containers
+/// of the bench's sample shape (environment, probes, resources) and their statuses.
+pub fn namespace_pods(n: usize, owner: (&str, &str), written: &str, digest: &str) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let (rs, uid, image) = if i < 2 {
+                (owner.0.to_owned(), owner.1.to_owned(), format!("{written}@{digest}"))
+            } else {
+                let rs = format!("svc-{}", i / 3);
+                let uid = format!("00000000-0000-4000-8000-{:012}", i / 3);
+                (rs, uid, format!("ghcr.io/example/svc-{}:1.{}@{digest}", i / 3, i % 7))
+            };
+            let mut web = container(0, &image, 8);
+            web["name"] = json!("web");
+            let sidecar = container(1, "ghcr.io/example/proxy:2.1", 4);
+            let status = |c: &Value| {
+                json!({"name": c["name"], "image": c["image"], "ready": true, "restartCount": 0,
+                    "started": true, "containerID": format!("containerd://{:064x}", i),
+                    "imageID": format!("{}@{digest}", repository(c["image"].as_str().unwrap_or(""))),
+                    "state": {"running": {"startedAt": "2026-12-06T10:00:00Z"}}})
+            };
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {
+                    "name": format!("{rs}-{i}"), "namespace": "bench",
+                    "uid": format!("pod-{i:08}"), "resourceVersion": format!("{}", 1000 + i),
+                    "creationTimestamp": format!("2026-12-06T10:{:02}:{:02}Z", (i / 60) % 60, i % 60),
+                    "labels": {"app": rs, "pod-template-hash": "7d9"},
+                    "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-06T09:00:00Z"},
+                    "ownerReferences": replicaset_owner(&rs, &uid),
+                    "managedFields": [{"manager": "kube-controller-manager", "operation": "Update",
+                        "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {}}}]
+                },
+                "spec": {"containers": [web.clone(), sidecar.clone()], "nodeName": format!("node-{}", i % 20),
+                    "serviceAccountName": "default", "restartPolicy": "Always"},
+                "status": {"phase": "Running", "podIP": format!("10.0.{}.{}", i / 250, i % 250),
+                    "containerStatuses": [status(&web), status(&sidecar)]}
+            })
+        })
+        .collect()
+}
+
+/// `registry:5000/app` of `registry:5000/app:v1@sha256:…`: what containerd's `imageID` names.
+fn repository(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    match (name.rfind(':'), name.rfind('/')) {
+        (Some(colon), slash) if slash.is_none_or(|s| colon > s) => &name[..colon],
+        _ => name,
+    }
+}

@@ -19,8 +19,13 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use e2e_tests::samples::{request, samples};
-use e2e_tests::{Fuel, HostConfig, Policy, PolicyModule, policy_wasm_path, workspace_root};
+use std::collections::BTreeSet;
+
+use e2e_tests::samples::{namespace_pods, new_replica, request, samples};
+use e2e_tests::{
+    ClusterState, ContextAwareResource, Fuel, HostConfig, Policy, PolicyModule, policy_wasm_path,
+    workspace_root,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -48,6 +53,8 @@ struct Case {
     request: Value,
     settings: Value,
     mutates: bool,
+    /// The Pods the host lists (granted `v1/Pod`), for a case that lists them.
+    pods: Option<Vec<Value>>,
 }
 
 fn cases() -> Vec<Case> {
@@ -62,6 +69,19 @@ fn cases() -> Vec<Case> {
             json!({})
         },
         mutates,
+        pods: None,
+    };
+    // A new replica pinned from its two replicas in a namespace of 100 Pods: one list call,
+    // no registry (the list's reading is what grows with the namespace).
+    let owner = ("web-7d9", "9f1c2b3a-4d5e-4f60-8a7b-0c1d2e3f4a5b");
+    let written = "ghcr.io/example/web:v1";
+    let digest = format!("sha256:{}", "4f2a".repeat(16));
+    let replica = Case {
+        name: "Pod pinned from its replicas among 100",
+        request: new_replica("bench", owner, "web", written),
+        settings: json!({"mutableTags": ["v1"], "mutableTagAction": "pin"}),
+        mutates: true,
+        pods: Some(namespace_pods(100, owner, written, &digest)),
     };
     vec![
         case("Pod validating", "Pod", "", &pod, false),
@@ -80,6 +100,7 @@ fn cases() -> Vec<Case> {
             &pull_deployment,
             true,
         ),
+        replica,
     ]
 }
 
@@ -111,20 +132,30 @@ fn measure() -> Vec<(String, u64)> {
         path.display()
     );
     let module = PolicyModule::from_file_counting_fuel(&path).unwrap_or_else(|e| panic!("{e}"));
-    let instance = |instance_per_request| {
+    let instance = |instance_per_request, case: &Case| {
+        let (cluster, context_aware_resources) = match &case.pods {
+            Some(pods) => (
+                ClusterState::from_list(json!({"apiVersion": "v1", "kind": "List", "items": pods}))
+                    .unwrap_or_else(|e| panic!("{e}")),
+                BTreeSet::from([ContextAwareResource::new("v1", "Pod")]),
+            ),
+            None => (ClusterState::default(), BTreeSet::new()),
+        };
         module
             .instantiate(HostConfig {
                 instance_per_request,
+                cluster,
+                context_aware_resources,
                 ..HostConfig::default()
             })
             .unwrap_or_else(|e| panic!("{e}"))
     };
     let mut counts = Vec::new();
     for case in cases() {
-        let warm = instance(false);
+        let warm = instance(false, &case);
         evaluate(&warm, &case);
         let warm = evaluate(&warm, &case).call;
-        let fresh = evaluate(&instance(true), &case);
+        let fresh = evaluate(&instance(true, &case), &case);
         counts.push((format!("{}, warm", case.name), warm));
         counts.push((format!("{}, fresh", case.name), fresh.init + fresh.call));
     }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use e2e_tests::images::push_image;
 use e2e_tests::proxy::{Fault, FaultProxy};
-use e2e_tests::samples::{container, duration as fmt, new_replica, replicaset_owner as owner};
+use e2e_tests::samples::{duration as fmt, namespace_pods, new_replica};
 use e2e_tests::{
     ClusterState, ContextAwareResource, DigestCache, DigestResolver, HostConfig, Policy,
     PolicyModule, Registry,
@@ -84,7 +84,7 @@ fn run() -> Result<(), String> {
         "Pods", "list bytes", "follows", "alone", "added", "host side", "added fuel", "lookup"
     );
     for n in sizes {
-        let pods = namespace(n, &written, &pushed.digest);
+        let pods = namespace_pods(n, ("web-7d9", OWNER_UID), &written, &pushed.digest);
         let cluster =
             ClusterState::from_list(json!({"apiVersion": "v1", "kind": "List", "items": pods}))
                 .map_err(|e| e.to_string())?;
@@ -244,56 +244,4 @@ fn medians(cases: [(&Policy, &Value); 3], request: &Value, iterations: usize) ->
         t.sort();
         t[t.len() / 2]
     })
-}
-
-/// `registry:5000/app` of `registry:5000/app:v1@sha256:…`: what containerd's `imageID` names.
-fn repository(image: &str) -> &str {
-    let name = image.split('@').next().unwrap_or(image);
-    match (name.rfind(':'), name.rfind('/')) {
-        (Some(colon), slash) if slash.is_none_or(|s| colon > s) => &name[..colon],
-        _ => name,
-    }
-}
-
-/// `n` running Pods of namespace `bench`: two replicas of `web-7d9` pinned to `digest` and
-/// running it, the others replicas of other ReplicaSets (three each), each with two containers
-/// of the bench's sample shape (environment, probes, resources) and their statuses.
-fn namespace(n: usize, written: &str, digest: &str) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            let (rs, uid, image) = if i < 2 {
-                ("web-7d9".to_owned(), OWNER_UID.to_owned(), format!("{written}@{digest}"))
-            } else {
-                let rs = format!("svc-{}", i / 3);
-                let uid = format!("00000000-0000-4000-8000-{:012}", i / 3);
-                (rs, uid, format!("ghcr.io/example/svc-{}:1.{}@{digest}", i / 3, i % 7))
-            };
-            let mut web = container(0, &image, 8);
-            web["name"] = json!("web");
-            let sidecar = container(1, "ghcr.io/example/proxy:2.1", 4);
-            let status = |c: &Value| {
-                json!({"name": c["name"], "image": c["image"], "ready": true, "restartCount": 0,
-                    "started": true, "containerID": format!("containerd://{:064x}", i),
-                    "imageID": format!("{}@{digest}", repository(c["image"].as_str().unwrap_or(""))),
-                    "state": {"running": {"startedAt": "2026-12-06T10:00:00Z"}}})
-            };
-            json!({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {
-                    "name": format!("{rs}-{i}"), "namespace": "bench",
-                    "uid": format!("pod-{i:08}"), "resourceVersion": format!("{}", 1000 + i),
-                    "creationTimestamp": format!("2026-12-06T10:{:02}:{:02}Z", (i / 60) % 60, i % 60),
-                    "labels": {"app": rs, "pod-template-hash": "7d9"},
-                    "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-06T09:00:00Z"},
-                    "ownerReferences": owner(&rs, &uid),
-                    "managedFields": [{"manager": "kube-controller-manager", "operation": "Update",
-                        "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {}}}]
-                },
-                "spec": {"containers": [web.clone(), sidecar.clone()], "nodeName": format!("node-{}", i % 20),
-                    "serviceAccountName": "default", "restartPolicy": "Always"},
-                "status": {"phase": "Running", "podIP": format!("10.0.{}.{}", i / 250, i % 250),
-                    "containerStatuses": [status(&web), status(&sidecar)]}
-            })
-        })
-        .collect()
 }
