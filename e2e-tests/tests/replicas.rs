@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use e2e_tests::images::push_image;
+use e2e_tests::images::{Platform, push_image, push_multi_arch};
 use e2e_tests::proxy::FaultProxy;
 use e2e_tests::samples;
 use e2e_tests::{AdmissionResponse, ClusterState, ContextAwareResource, HostConfig, Registry};
@@ -201,4 +201,49 @@ fn without_the_grant_a_replica_is_pinned_alone_and_the_answer_says_nothing_of_it
         calls[0].outcome,
         Err("Policy has not been granted access to Kubernetes v1/Pod resources. The violation has been reported.".to_owned())
     );
+}
+
+/// Replicas admitted before the policy run the multi-arch tag unpinned. What they run is pinned
+/// only when the registry shows it runs on every platform the tag served: the index's digest
+/// (as containerd reports it) is; one platform's manifest (as CRI-O may report it) is not, and
+/// the tag's digest is looked up instead.
+#[test]
+fn a_digest_unpinned_replicas_run_is_checked_with_the_registry_before_it_is_pinned() {
+    let registry = Registry::start().unwrap();
+    let platforms = [Platform::LINUX_AMD64, Platform::LINUX_ARM64];
+    let monday = push_multi_arch(&registry, "drift/multi", "v1", &platforms, "monday").unwrap();
+    let repository = monday.reference.trim_end_matches(":v1").to_owned();
+    let amd64 = monday.manifests[0].1.clone();
+    // Wednesday's build under the same tag.
+    let wednesday = push_multi_arch(&registry, "drift/multi", "v1", &platforms, "wednesday").unwrap();
+    assert_ne!(monday.digest, wednesday.digest);
+    let settings = json!({"mutableTags": ["v1"], "mutableTagAction": "pin"});
+    let request = new_replica(&monday.reference);
+    let unpinned = {
+        let mut object = request["object"].clone();
+        object["metadata"]["namespace"] = json!("drift");
+        object
+    };
+    for (runs, pinned_to, manifests) in [
+        // containerd: the index's digest, an index in the registry: followed.
+        (&monday.digest, &monday.digest, 1),
+        // CRI-O: the amd64 manifest of Monday's index; the tag names an index: looked up.
+        (&amd64, &wednesday.digest, 2),
+    ] {
+        let pods = [
+            running("hello-7d9-a", 1, &unpinned, &repository, runs),
+            running("hello-7d9-b", 2, &unpinned, &repository, runs),
+        ];
+        let p = common::policy(host(&pods));
+        let resp = p.validate(&request, &settings);
+        let pinned = pinned_object(&resp, &request);
+        assert_eq!(
+            pinned["spec"]["containers"][0]["image"],
+            format!("{}@{pinned_to}", monday.reference),
+            "replicas running {runs}"
+        );
+        assert_eq!(p.manifest_lookups().len(), manifests, "{:?}", p.host_calls());
+        let lookups = p.digest_lookups().len();
+        assert_eq!(lookups, manifests - 1, "{:?}", p.host_calls());
+    }
 }
