@@ -215,7 +215,8 @@ fn a_digest_unpinned_replicas_run_is_checked_with_the_registry_before_it_is_pinn
     let repository = monday.reference.trim_end_matches(":v1").to_owned();
     let amd64 = monday.manifests[0].1.clone();
     // Wednesday's build under the same tag.
-    let wednesday = push_multi_arch(&registry, "drift/multi", "v1", &platforms, "wednesday").unwrap();
+    let wednesday =
+        push_multi_arch(&registry, "drift/multi", "v1", &platforms, "wednesday").unwrap();
     assert_ne!(monday.digest, wednesday.digest);
     let settings = json!({"mutableTags": ["v1"], "mutableTagAction": "pin"});
     let request = new_replica(&monday.reference);
@@ -242,7 +243,12 @@ fn a_digest_unpinned_replicas_run_is_checked_with_the_registry_before_it_is_pinn
             format!("{}@{pinned_to}", monday.reference),
             "replicas running {runs}"
         );
-        assert_eq!(p.manifest_lookups().len(), manifests, "{:?}", p.host_calls());
+        assert_eq!(
+            p.manifest_lookups().len(),
+            manifests,
+            "{:?}",
+            p.host_calls()
+        );
         let lookups = p.digest_lookups().len();
         assert_eq!(lookups, manifests - 1, "{:?}", p.host_calls());
     }
