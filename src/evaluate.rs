@@ -37,27 +37,27 @@ use crate::settings::{self, MutableTagAction, PinFailureAction, PullPolicyAction
 
 /// The answer to a `validate` payload, as the bytes the host reads. Every input gets an
 /// answer; none panics.
-pub fn validate_bytes(payload: &[u8], resolver: &dyn Host) -> Vec<u8> {
-    answer(payload, resolver).to_bytes()
+pub fn validate_bytes(payload: &[u8], host: &dyn Host) -> Vec<u8> {
+    answer(payload, host).to_bytes()
 }
 
 /// The answer to a `validate` payload as a `ValidationResponse` (for tests: it is read back
 /// from the bytes the host gets, so the mutated object is the one the host reads).
-pub fn validate(payload: &[u8], resolver: &dyn Host) -> ValidationResponse {
-    answer(payload, resolver).read_back()
+pub fn validate(payload: &[u8], host: &dyn Host) -> ValidationResponse {
+    answer(payload, host).read_back()
 }
 
 /// Evaluates a `validate` payload.
-pub fn answer(payload: &[u8], resolver: &dyn Host) -> Answer {
-    judge(payload, resolver)
+pub fn answer(payload: &[u8], host: &dyn Host) -> Answer {
+    judge(payload, host)
         .and_then(Judged::into_answer)
         .unwrap_or_else(|e| response::refuse(e).into())
 }
 
 /// For the tests' tree-based oracle: when admission edits the object, the object's JSON text
 /// and the edits the answer splices into it.
-pub fn mutation<'a>(payload: &'a [u8], resolver: &dyn Host) -> Option<(&'a [u8], Vec<Edit>)> {
-    let m = judge(payload, resolver).ok()?.mutation?;
+pub fn mutation<'a>(payload: &'a [u8], host: &dyn Host) -> Option<(&'a [u8], Vec<Edit>)> {
+    let m = judge(payload, host).ok()?.mutation?;
     Some((&payload[m.object.start..m.object.end], m.edits))
 }
 
@@ -98,9 +98,9 @@ impl Mutation<'_> {
     }
 }
 
-fn judge<'a>(payload: &'a [u8], resolver: &dyn Host) -> Result<Judged<'a>, String> {
+fn judge<'a>(payload: &'a [u8], host: &dyn Host) -> Result<Judged<'a>, String> {
     // The pin budget counts from here: the host's deadline counts the whole evaluation.
-    let started = resolver.now();
+    let started = host.now();
     let read = request::read(payload)?;
     let settings = settings::cached(read.settings.unwrap_or(b"{}"))
         .map_err(|e| format!("invalid settings: {e}"))?;
@@ -112,12 +112,12 @@ fn judge<'a>(payload: &'a [u8], resolver: &dyn Host) -> Result<Judged<'a>, Strin
         });
     };
     let before = Before::of(subject.old);
-    let pinner = Pinner::new(resolver, started, settings.pin_budget);
+    let pinner = Pinner::new(host, started, settings.pin_budget);
     let mut judge = Judge {
         settings: &settings,
         audit: subject.audit,
         path: subject.path,
-        host: resolver,
+        host,
         pinner,
         payload,
         namespace: subject.namespace.as_deref(),

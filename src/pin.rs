@@ -34,7 +34,7 @@ pub struct PinTally {
 /// no lookup once the budget is spent, nor one that would end past it at the pace of the
 /// slowest lookup of this request so far.
 pub struct Pinner<'r> {
-    resolver: &'r dyn Host,
+    host: &'r dyn Host,
     resolved: HashMap<String, Result<String, PinError>>,
     /// What `oci/v1/oci_manifest` answered, by reference.
     manifests: HashMap<String, Result<ManifestKind, PinError>>,
@@ -45,9 +45,9 @@ pub struct Pinner<'r> {
 
 impl<'r> Pinner<'r> {
     /// A pinner whose budget counts from `started` (when the request began to be judged).
-    pub fn new(resolver: &'r dyn Host, started: Instant, budget: Duration) -> Self {
+    pub fn new(host: &'r dyn Host, started: Instant, budget: Duration) -> Self {
         Pinner {
-            resolver,
+            host,
             resolved: HashMap::new(),
             manifests: HashMap::new(),
             started,
@@ -96,13 +96,13 @@ impl<'r> Pinner<'r> {
         &mut self,
         lookup: impl FnOnce(&dyn Host) -> Result<T, String>,
     ) -> Result<T, PinError> {
-        let now = self.resolver.now();
+        let now = self.host.now();
         let spent = now.saturating_duration_since(self.started);
         if spent >= self.budget || spent + self.slowest > self.budget {
             return Err(PinError::OverBudget);
         }
-        let answer = lookup(self.resolver);
-        let took = self.resolver.now().saturating_duration_since(now);
+        let answer = lookup(self.host);
+        let took = self.host.now().saturating_duration_since(now);
         self.slowest = self.slowest.max(took);
         answer.map_err(PinError::Failed)
     }
