@@ -1,14 +1,15 @@
 //! A request and its answer in a few lines for people (`kwrun --summary`, what `make run`
 //! prints): what was asked (operation, kind, name, who asked, the images and pull policies of
-//! its pod spec, the settings in a few words) and the verdict (rejected with its message,
-//! accepted, accepted with warnings, mutated with the decoded patch, pinned with its audit
-//! annotations).
+//! its pod spec, the settings in a few words), the host calls the policy made (a Pod list, a
+//! registry lookup, with what each got) and the verdict (rejected with its message, accepted,
+//! accepted with warnings, mutated with the decoded patch, pinned with its audit annotations).
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
 use crate::AdmissionResponse;
+use crate::HostCall;
 use crate::kinds::KINDS;
 
 /// The pod spec, where the policy's table of kinds says the object's kind keeps it.
@@ -92,7 +93,54 @@ fn sender(request: &Value) -> String {
 }
 
 /// The summary of one request and its answer.
-pub fn describe(request: &Value, settings: &Value, resp: &AdmissionResponse) -> String {
+/// One line per host call the policy made (its log aside): what it asked and what it got.
+/// `kubernetes/list_resources_by_namespace default -> 3 Pods`,
+/// `oci/v1/manifest_digest "app:1" -> sha256:…`, `… -> refused: <the host's first line>`.
+fn host_call_line(call: &HostCall) -> Option<String> {
+    if call.namespace == "tracing" {
+        return None;
+    }
+    let payload: Value = serde_json::from_str(&call.payload).unwrap_or(Value::Null);
+    let asked = match &payload {
+        Value::String(image) => format!("{image:?}"),
+        _ => payload["namespace"].as_str().unwrap_or("?").to_string(),
+    };
+    let answer: Value = match &call.outcome {
+        Ok(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+        Err(e) => {
+            let first = e.lines().next().unwrap_or_default();
+            let cut: String = first.chars().take(100).collect();
+            return Some(format!(
+                "{}/{} {asked} -> error: {cut}",
+                call.namespace, call.operation
+            ));
+        }
+    };
+    let got = match (&answer["items"], &answer["digest"]) {
+        (Value::Array(items), _) => {
+            let kind = answer["kind"]
+                .as_str()
+                .unwrap_or("item")
+                .trim_end_matches("List");
+            format!("{} {kind}s", items.len())
+        }
+        (_, Value::String(digest)) => digest.clone(),
+        _ if answer["manifests"].is_array() => "an index".into(),
+        _ => "an image manifest".into(),
+    };
+    Some(format!(
+        "{}/{} {asked} -> {got}",
+        call.namespace, call.operation
+    ))
+}
+
+/// What was asked and the verdict, for people; `calls`: the host calls the policy made for it.
+pub fn describe(
+    request: &Value,
+    settings: &Value,
+    resp: &AdmissionResponse,
+    calls: &[HostCall],
+) -> String {
     let object = match &request["object"] {
         Value::Null => &request["oldObject"],
         o => o,
@@ -123,6 +171,10 @@ pub fn describe(request: &Value, settings: &Value, resp: &AdmissionResponse) -> 
         (true, true, false) => "ACCEPTED WITH WARNINGS",
         (true, true, true) => "ACCEPTED AS IT IS",
     };
+    for (i, line) in calls.iter().filter_map(host_call_line).enumerate() {
+        let head = if i == 0 { "host:" } else { "" };
+        let _ = writeln!(out, "{head:<9} {line}");
+    }
     let _ = writeln!(out, "verdict:  {verdict}");
     for line in resp.message().lines() {
         let _ = writeln!(out, "  message: {line}");
@@ -170,7 +222,7 @@ mod tests {
             ),
             ..Default::default()
         };
-        let text = describe(&request, &json!({}), &resp);
+        let text = describe(&request, &json!({}), &resp, &[]);
         assert_eq!(
             text,
             "asked:    CREATE Pod web by alice\n\
@@ -187,7 +239,51 @@ mod tests {
         let request = json!({"operation": "CREATE", "kind": {"kind": "Deployment"}, "userInfo": {},
             "object": {"kind": "Deployment", "metadata": {"name": "api"}}});
         let resp = AdmissionResponse::reject("u", "a\nb", None);
-        let text = describe(&request, &json!({"pullPolicyAction": "reject"}), &resp);
+        let text = describe(&request, &json!({"pullPolicyAction": "reject"}), &resp, &[]);
         assert!(text.starts_with("asked:    CREATE Deployment api by the audit-scanner (background audit)\nsettings: pullPolicyAction=\"reject\"\nverdict:  REJECTED\n  message: a\n  message: b\n"), "{text}");
+    }
+
+    #[test]
+    fn host_calls_say_what_was_asked_and_got() {
+        let call = |operation: &str, payload: &str, outcome: Result<&str, &str>| HostCall {
+            binding: "kubewarden".into(),
+            namespace: operation.split('/').next().unwrap_or_default().into(),
+            operation: operation.split_once('/').map_or("", |(_, o)| o).into(),
+            payload: payload.into(),
+            outcome: outcome.map(str::to_owned).map_err(str::to_owned),
+        };
+        let calls = [
+            call(
+                "kubernetes/list_resources_by_namespace",
+                r#"{"api_version":"v1","kind":"Pod","namespace":"default"}"#,
+                Ok(r#"{"kind":"PodList","items":[{},{}]}"#),
+            ),
+            call(
+                "oci/v1/manifest_digest",
+                r#""app:1""#,
+                Ok(r#"{"digest":"sha256:ab"}"#),
+            ),
+            call(
+                "oci/v1/oci_manifest",
+                r#""app:1""#,
+                Ok(r#"{"manifests":[]}"#),
+            ),
+            call(
+                "oci/v1/manifest_digest",
+                r#""app:2""#,
+                Err("refused\nCaused by: x"),
+            ),
+            call("tracing/log", "{}", Ok("")),
+        ];
+        let lines: Vec<String> = calls.iter().filter_map(host_call_line).collect();
+        assert_eq!(
+            lines,
+            [
+                "kubernetes/list_resources_by_namespace default -> 2 Pods",
+                "oci/v1/manifest_digest \"app:1\" -> sha256:ab",
+                "oci/v1/oci_manifest \"app:1\" -> an index",
+                "oci/v1/manifest_digest \"app:2\" -> error: refused",
+            ]
+        );
     }
 }

@@ -227,6 +227,7 @@ fn run(args: Args) -> Result<(), String> {
     }
 
     for (request, path) in requests.iter().zip(&args.requests) {
+        policy.clear_host_calls();
         let mut response = policy.validate(request, &settings);
         if args.not_mutating {
             response = response.enforce_not_mutating("policy-from-cli");
@@ -234,7 +235,7 @@ fn run(args: Args) -> Result<(), String> {
         if args.summary {
             println!(
                 "## {path}\n{}",
-                summary::describe(request, &settings, &response)
+                summary::describe(request, &settings, &response, &policy.host_calls())
             );
         } else {
             let line = serde_json::to_string(&response).map_err(|e| e.to_string())?;
