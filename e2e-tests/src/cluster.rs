@@ -49,7 +49,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::field_mask::FieldMask;
-use crate::object_meta::{json_kind, object_meta};
+use crate::input::json_kind;
+use crate::object_meta::object_meta;
 
 /// The payload of `kubernetes/list_resources_by_namespace`: the SDK's (0.17)
 /// `ListResourcesByNamespaceRequest`.

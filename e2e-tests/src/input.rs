@@ -54,7 +54,8 @@ pub fn parse_settings(text: &str) -> Result<Value, String> {
     }
 }
 
-fn json_kind(v: &Value) -> &'static str {
+/// What a JSON value is, for messages (`a list`, `an object`...).
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

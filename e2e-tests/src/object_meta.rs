@@ -15,6 +15,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::input::json_kind;
+
 /// The annotation the reflector removes from every object.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -135,18 +137,6 @@ fn kube_time(text: &str) -> Option<String> {
         f => f.len() > 1 && f.starts_with('.') && f[1..].bytes().all(|c| c.is_ascii_digit()),
     };
     fraction_ok.then(|| format!("{}Z", &text[..19]))
-}
-
-/// What a JSON value is, for messages (`a list`, `an object`...).
-pub fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
