@@ -1,8 +1,10 @@
 //! The host calls of the replicas check, tested on the host itself (no policy):
 //! `kubernetes/list_resources_by_namespace` served from a cluster-state file, and
 //! `oci/v1/oci_manifest` against the real loopback registry, each answered as policy-server
-//! (policy-evaluator) answers them. A tiny WAT guest forwards calls through waPC, so the
-//! recorded calls are counted as the policy's would be.
+//! (policy-evaluator) answers them. A tiny WAT guest (`common::forwarding_guest`) forwards
+//! calls through waPC, so the recorded calls are counted as the policy's would be.
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -13,8 +15,7 @@ use e2e_tests::images::{Platform, push_image, push_multi_arch};
 use e2e_tests::manifest::Manifest;
 use e2e_tests::proxy::{Fault, FaultProxy};
 use e2e_tests::{
-    AnswerCache, ClusterState, ContextAwareResource, DigestResolver, Error, HostConfig,
-    PolicyModule, Registry,
+    AnswerCache, ClusterState, ContextAwareResource, DigestResolver, Error, HostConfig, Registry,
 };
 use serde_json::{Value, json};
 
@@ -524,53 +525,9 @@ fn malformed_cluster_state_files_are_refused_naming_where() {
 
 // ---- through waPC: the guest's calls are recorded and counted ----
 
-/// A guest whose call `op(payload)` is forwarded to the host call `kubewarden/<namespace>/op`
-/// (the host's answer is returned, its error becomes the guest's error).
-fn forwarding_guest(namespace: &str, config: HostConfig) -> e2e_tests::Policy {
-    let wat = format!(
-        r#"
-(module
-  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
-  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
-  (import "wapc" "__guest_error" (func $guest_error (param i32 i32)))
-  (import "wapc" "__host_call"
-    (func $host_call (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "wapc" "__host_response_len" (func $host_response_len (result i32)))
-  (import "wapc" "__host_response" (func $host_response (param i32)))
-  (import "wapc" "__host_error_len" (func $host_error_len (result i32)))
-  (import "wapc" "__host_error" (func $host_error (param i32)))
-  (memory (export "memory") 2)
-  (data (i32.const 0) "kubewarden")
-  (data (i32.const 16) "{namespace}")
-  (func (export "__guest_call") (param $op_len i32) (param $req_len i32) (result i32)
-    (local $payload i32)
-    (local.set $payload (i32.add (i32.const 1024) (local.get $op_len)))
-    (call $guest_request (i32.const 1024) (local.get $payload))
-    (if (i32.eqz
-          (call $host_call
-            (i32.const 0) (i32.const 10)
-            (i32.const 16) (i32.const {len})
-            (i32.const 1024) (local.get $op_len)
-            (local.get $payload) (local.get $req_len)))
-      (then
-        (call $host_error (i32.const 65536))
-        (call $guest_error (i32.const 65536) (call $host_error_len))
-        (return (i32.const 0))))
-    (call $host_response (i32.const 65536))
-    (call $guest_response (i32.const 65536) (call $host_response_len))
-    (i32.const 1)))
-"#,
-        len = namespace.len()
-    );
-    PolicyModule::from_bytes(wat.as_bytes())
-        .expect("compile the WAT guest")
-        .instantiate(config)
-        .expect("instantiate the WAT guest")
-}
-
 #[test]
 fn list_calls_are_recorded_and_counted() {
-    let guest = forwarding_guest(
+    let guest = common::forwarding_guest(
         "kubernetes",
         HostConfig {
             cluster: cluster(),
@@ -596,9 +553,14 @@ fn list_calls_are_recorded_and_counted() {
 
 // ---- oci/v1/oci_manifest against the real registry ----
 
-fn oci_manifest(host: &Host, image: &str) -> Result<Value, String> {
+/// The host's answer to `oci/v1/oci_manifest` of `image`, as the bytes the guest gets.
+fn oci_manifest_text(host: &Host, image: &str) -> Result<Vec<u8>, String> {
     let payload = serde_json::to_vec(image).unwrap();
     host.dispatch("kubewarden", "oci", "v1/oci_manifest", &payload)
+}
+
+fn oci_manifest(host: &Host, image: &str) -> Result<Value, String> {
+    oci_manifest_text(host, image)
         .map(|answer| serde_json::from_slice(&answer).expect("the answer is JSON"))
 }
 
@@ -632,14 +594,7 @@ fn oci_manifest_of_a_multi_arch_tag_is_its_index() {
     // The registry's bytes, read and written again as oci-client does.
     let (body, _) = registry.manifest("multi", &pushed.digest).unwrap();
     let reread = Manifest::parse(&body).unwrap().to_answer();
-    let answer_text = host
-        .dispatch(
-            "kubewarden",
-            "oci",
-            "v1/oci_manifest",
-            &serde_json::to_vec(&pushed.reference).unwrap(),
-        )
-        .unwrap();
+    let answer_text = oci_manifest_text(&host, &pushed.reference).unwrap();
     assert_eq!(answer_text, reread);
     // The index by its digest, and one platform's manifest by its digest.
     let by_digest = format!("{}@{}", registry.image("multi"), pushed.digest);
@@ -673,14 +628,7 @@ fn oci_manifest_of_a_single_image_tag_is_its_image_manifest() {
     // The manifest the tag's digest names, read and written again as oci-client does:
     // `config` before `layers`, whatever the registry's order.
     let (body, _) = registry.manifest("app", &pushed.digest).unwrap();
-    let answer_text = host
-        .dispatch(
-            "kubewarden",
-            "oci",
-            "v1/oci_manifest",
-            &serde_json::to_vec(&pushed.reference).unwrap(),
-        )
-        .unwrap();
+    let answer_text = oci_manifest_text(&host, &pushed.reference).unwrap();
     assert_eq!(answer_text, Manifest::parse(&body).unwrap().to_answer());
     let text = String::from_utf8(answer_text).unwrap();
     assert!(text.find("\"config\"") < text.find("\"layers\""), "{text}");
@@ -776,7 +724,7 @@ fn oci_manifest_errors_name_the_image_and_refusals_come_first() {
 fn oci_manifest_calls_are_recorded_and_counted() {
     let registry = Registry::start().unwrap();
     let pushed = push_image(&registry, "app", "1.0", "counted").unwrap();
-    let guest = forwarding_guest("oci", HostConfig::default());
+    let guest = common::forwarding_guest("oci", HostConfig::default());
     let answer = guest
         .call(
             "v1/oci_manifest",

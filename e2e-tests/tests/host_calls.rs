@@ -3,51 +3,20 @@
 //! the host call `kubewarden/oci/<op>` and returns the host's answer, or fails with the
 //! host's error message, the way the SDK's `host_call` surfaces it.
 
-use e2e_tests::images::push_image;
-use e2e_tests::{DigestResolver, HostConfig, PolicyModule, Registry};
+mod common;
 
-const FORWARDING_GUEST: &str = r#"
-(module
-  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
-  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
-  (import "wapc" "__guest_error" (func $guest_error (param i32 i32)))
-  (import "wapc" "__host_call"
-    (func $host_call (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "wapc" "__host_response_len" (func $host_response_len (result i32)))
-  (import "wapc" "__host_response" (func $host_response (param i32)))
-  (import "wapc" "__host_error_len" (func $host_error_len (result i32)))
-  (import "wapc" "__host_error" (func $host_error (param i32)))
-  (memory (export "memory") 2)
-  (data (i32.const 0) "kubewarden")
-  (data (i32.const 16) "oci")
-  (func (export "__guest_call") (param $op_len i32) (param $req_len i32) (result i32)
-    (local $payload i32)
-    (local.set $payload (i32.add (i32.const 1024) (local.get $op_len)))
-    (call $guest_request (i32.const 1024) (local.get $payload))
-    (if (i32.eqz
-          (call $host_call
-            (i32.const 0) (i32.const 10)
-            (i32.const 16) (i32.const 3)
-            (i32.const 1024) (local.get $op_len)
-            (local.get $payload) (local.get $req_len)))
-      (then
-        (call $host_error (i32.const 65536))
-        (call $guest_error (i32.const 65536) (call $host_error_len))
-        (return (i32.const 0))))
-    (call $host_response (i32.const 65536))
-    (call $guest_response (i32.const 65536) (call $host_response_len))
-    (i32.const 1)))
-"#;
+use e2e_tests::images::push_image;
+use e2e_tests::{DigestResolver, HostConfig, Registry};
 
 fn guest(resolver: DigestResolver) -> e2e_tests::Policy {
-    PolicyModule::from_bytes(FORWARDING_GUEST.as_bytes())
-        .expect("compile the WAT guest")
-        .instantiate(HostConfig {
+    common::forwarding_guest(
+        "oci",
+        HostConfig {
             resolver,
             verbose: false,
             ..HostConfig::default()
-        })
-        .expect("instantiate the WAT guest")
+        },
+    )
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: the policy under test and request builders.
+//! Helpers shared by the integration tests: the policy under test, request builders, and a
+//! hand-written guest that forwards its calls to the host (for tests of the host alone).
 #![allow(dead_code)] // each test crate uses a different subset
 
 use std::sync::OnceLock;
@@ -158,4 +159,48 @@ pub fn admission_request(operation: &str, object: Value, old_object: Option<Valu
 /// CREATE of `object`.
 pub fn create(object: Value) -> Value {
     admission_request("CREATE", object, None)
+}
+
+/// A guest whose call `op(payload)` is forwarded to the host call `kubewarden/<namespace>/op`
+/// (the host's answer is returned, its error becomes the guest's error).
+pub fn forwarding_guest(namespace: &str, config: HostConfig) -> e2e_tests::Policy {
+    let wat = format!(
+        r#"
+(module
+  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
+  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
+  (import "wapc" "__guest_error" (func $guest_error (param i32 i32)))
+  (import "wapc" "__host_call"
+    (func $host_call (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wapc" "__host_response_len" (func $host_response_len (result i32)))
+  (import "wapc" "__host_response" (func $host_response (param i32)))
+  (import "wapc" "__host_error_len" (func $host_error_len (result i32)))
+  (import "wapc" "__host_error" (func $host_error (param i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 0) "kubewarden")
+  (data (i32.const 16) "{namespace}")
+  (func (export "__guest_call") (param $op_len i32) (param $req_len i32) (result i32)
+    (local $payload i32)
+    (local.set $payload (i32.add (i32.const 1024) (local.get $op_len)))
+    (call $guest_request (i32.const 1024) (local.get $payload))
+    (if (i32.eqz
+          (call $host_call
+            (i32.const 0) (i32.const 10)
+            (i32.const 16) (i32.const {len})
+            (i32.const 1024) (local.get $op_len)
+            (local.get $payload) (local.get $req_len)))
+      (then
+        (call $host_error (i32.const 65536))
+        (call $guest_error (i32.const 65536) (call $host_error_len))
+        (return (i32.const 0))))
+    (call $host_response (i32.const 65536))
+    (call $guest_response (i32.const 65536) (call $host_response_len))
+    (i32.const 1)))
+"#,
+        len = namespace.len()
+    );
+    PolicyModule::from_bytes(wat.as_bytes())
+        .expect("compile the WAT guest")
+        .instantiate(config)
+        .expect("instantiate the WAT guest")
 }
