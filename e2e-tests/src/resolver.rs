@@ -97,28 +97,16 @@ impl DigestResolver {
     ///
     /// A reference with a digest must get that digest back (when the algorithms match).
     pub fn manifest_digest(&self, image: &str) -> Result<String> {
-        let reference = ImageReference::parse(image)?;
-        let registry = self.registry_for(&reference);
-        let client = LoopbackClient::new(&registry, image, self.timeout)?;
-        let path = format!(
-            "/v2/{}/manifests/{}",
-            reference.repository(),
-            reference.manifest_reference()
-        );
-        let fail = |msg: String| Error::registry(&registry, format!("image {image:?}: {msg}"));
-        let unwrap = |e: Error| match e {
-            Error::Registry { message, .. } => fail(message),
-            other => other,
-        };
+        let target = self.target(image)?;
+        let (reference, client, path) = (&target.reference, &target.client, &target.path);
+        let fail = |msg: String| target.fail(msg);
+        let unwrap = |e: Error| target.named(e);
         let status_error = |method: &str, status: u16| {
-            fail(format!(
-                "{method} {} answered HTTP {status}",
-                client.url(&path).unwrap_or(path.clone())
-            ))
+            fail(format!("{method} {} answered HTTP {status}", target.url()))
         };
         let accept = [("Accept", MANIFEST_ACCEPT)];
         let _challenge = client.get("/v2/", &[]);
-        let res = client.head(&path, &accept).map_err(unwrap)?;
+        let res = client.head(path, &accept).map_err(unwrap)?;
         let digest = match res.header("Docker-Content-Digest") {
             Some(digest) => {
                 if res.status != 200 {
@@ -128,7 +116,7 @@ impl DigestResolver {
             }
             None => {
                 let _challenge = client.get("/v2/", &[]);
-                let res = client.get(&path, &accept).map_err(unwrap)?;
+                let res = client.get(path, &accept).map_err(unwrap)?;
                 if res.status != 200 {
                     return Err(status_error("GET", res.status));
                 }
@@ -156,6 +144,57 @@ impl DigestResolver {
     }
 }
 
+/// The manifest a reference names, on its registry (or that registry's mirror): what a
+/// digest lookup and a manifest fetch both ask.
+struct ManifestTarget<'i> {
+    image: &'i str,
+    reference: ImageReference,
+    registry: String,
+    client: LoopbackClient,
+    /// `/v2/<repository>/manifests/<tag or digest>`
+    path: String,
+}
+
+impl DigestResolver {
+    fn target<'i>(&self, image: &'i str) -> Result<ManifestTarget<'i>> {
+        let reference = ImageReference::parse(image)?;
+        let registry = self.registry_for(&reference);
+        let client = LoopbackClient::new(&registry, image, self.timeout)?;
+        let path = format!(
+            "/v2/{}/manifests/{}",
+            reference.repository(),
+            reference.manifest_reference()
+        );
+        Ok(ManifestTarget {
+            image,
+            reference,
+            registry,
+            client,
+            path,
+        })
+    }
+}
+
+impl ManifestTarget<'_> {
+    /// A registry error about this image.
+    fn fail(&self, message: String) -> Error {
+        Error::registry(&self.registry, format!("image {:?}: {message}", self.image))
+    }
+
+    /// The client's error, about this image when it is the registry's.
+    fn named(&self, e: Error) -> Error {
+        match e {
+            Error::Registry { message, .. } => self.fail(message),
+            other => other,
+        }
+    }
+
+    /// The manifest's URL, for messages.
+    fn url(&self) -> String {
+        self.client.url(&self.path).unwrap_or(self.path.clone())
+    }
+}
+
 impl DigestResolver {
     /// The manifest or index that `image` names, fetched and read as policy-server's registry
     /// client (oci-client's `pull_manifest`) does, through the same mirrors:
@@ -169,35 +208,26 @@ impl DigestResolver {
     ///
     /// The answer policy-server gives is [`Manifest::to_answer`] of the result.
     pub fn manifest(&self, image: &str) -> Result<Manifest> {
-        let reference = ImageReference::parse(image)?;
-        let registry = self.registry_for(&reference);
-        let client = LoopbackClient::new(&registry, image, self.timeout)?;
-        let path = format!(
-            "/v2/{}/manifests/{}",
-            reference.repository(),
-            reference.manifest_reference()
-        );
-        let fail = |msg: String| Error::registry(&registry, format!("image {image:?}: {msg}"));
-        let _challenge = client.get("/v2/", &[]);
-        let res = client
-            .get(&path, &[("Accept", MANIFEST_ACCEPT)])
-            .map_err(|e| match e {
-                Error::Registry { message, .. } => fail(message),
-                other => other,
-            })?;
+        let target = self.target(image)?;
+        let fail = |msg: String| target.fail(msg);
+        let _challenge = target.client.get("/v2/", &[]);
+        let res = target
+            .client
+            .get(&target.path, &[("Accept", MANIFEST_ACCEPT)])
+            .map_err(|e| target.named(e))?;
         if res.status != 200 {
             let body = res.text();
             let sep = if body.is_empty() { "" } else { ": " };
             return Err(fail(format!(
                 "GET {} answered HTTP {}{sep}{body}",
-                client.url(&path).unwrap_or(path.clone()),
+                target.url(),
                 res.status
             )));
         }
         let header = res
             .header("Docker-Content-Digest")
             .filter(|h| !h.is_empty());
-        for expected in header.into_iter().chain(reference.digest()) {
+        for expected in header.into_iter().chain(target.reference.digest()) {
             let algorithm = expected.split(':').next().unwrap_or_default();
             let actual = digest_with(algorithm, &res.body)
                 .ok_or_else(|| fail(format!("unsupported digest algorithm {algorithm:?}")))?;
